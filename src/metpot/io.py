@@ -1,0 +1,358 @@
+"""Reading and writing tables with one-line errors for bad input.
+
+Omics matrices are read from CSV or TSV (optionally gzipped), Parquet, or GEO series-matrix
+text files and returned as samples x features float64 frames. Every problem with an input
+file becomes a :class:`~metpot.errors.MetpotError` naming the file and the offending row,
+column or value.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metpot.errors import MetpotError, name_list
+
+NA_TOKENS = frozenset({"", "NA", "NaN", "nan", "NAN", "na", "N/A", "n/a", "#N/A", "null", "NULL"})
+LAYOUTS = ("features_x_samples", "samples_x_features")
+
+csv.field_size_limit(2**31 - 1)
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise MetpotError(f"{path}: file not found")
+    if path.is_dir():
+        raise MetpotError(f"{path}: is a directory, expected a file")
+    if path.stat().st_size == 0:
+        raise MetpotError(f"{path}: file is empty")
+
+
+def read_text(path: str | Path) -> str:
+    """Return the text of a plain or gzipped file, with clear errors.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        Its decoded text (UTF-8, BOM stripped).
+    """
+    path = Path(path)
+    _check_exists(path)
+    try:
+        if _is_gzip(path):
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise MetpotError(f"{path}: corrupt gzip file ({exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MetpotError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise MetpotError(f"{path}: file is empty")
+    return text
+
+
+def _file_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith("_series_matrix.txt"):
+        return "geo"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".tsv", ".txt", ".tab")):
+        return "tsv"
+    return "sniff"
+
+
+def _rows(path: Path, text: str, kind: str) -> list[list[str]]:
+    if kind == "sniff":
+        first = text.split("\n", 1)[0]
+        kind = "tsv" if "\t" in first else "csv"
+    delimiter = "," if kind == "csv" else "\t"
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]
+    if len(rows) < 2:
+        raise MetpotError(f"{path}: no data rows below the header")
+    width = len(rows[0])
+    if width < 2:
+        raise MetpotError(
+            f"{path}: the header has a single column; expected an id column and data columns "
+            f"separated by {'commas' if delimiter == ',' else 'tabs'}"
+        )
+    for lineno, row in enumerate(rows[1:], start=2):
+        if len(row) != width:
+            raise MetpotError(
+                f"{path}: ragged rows: line {lineno} (id {row[0]!r}) has {len(row)} fields, "
+                f"the header has {width}"
+            )
+    return rows
+
+
+def _geo_rows(path: Path, text: str) -> list[list[str]]:
+    lines = text.splitlines()
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("!series_matrix_table_begin"))
+        end = next(i for i, ln in enumerate(lines) if ln.startswith("!series_matrix_table_end"))
+    except StopIteration:
+        raise MetpotError(
+            f"{path}: not a GEO series matrix (no !series_matrix_table_begin/_end lines)"
+        ) from None
+    block = "\n".join(lines[start + 1 : end])
+    return _rows(path, block, "tsv")
+
+
+def _to_float(path: Path, cells: np.ndarray, row_ids: list[str], col_ids: list[str]) -> np.ndarray:
+    frame = pd.DataFrame(cells)
+    out = np.empty(cells.shape, dtype=np.float64)
+    for j in range(cells.shape[1]):
+        col = frame[j].str.strip()
+        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(num) & ~col.isin(NA_TOKENS).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise MetpotError(
+                f"{path}: non-numeric value {cells[i, j]!r} at row {row_ids[i]!r}, "
+                f"column {col_ids[j]!r}"
+            )
+        inf = np.isinf(num)
+        if inf.any():
+            i = int(np.flatnonzero(inf)[0])
+            raise MetpotError(
+                f"{path}: infinite value {cells[i, j]!r} at row {row_ids[i]!r}, "
+                f"column {col_ids[j]!r}"
+            )
+        out[:, j] = num
+    return out
+
+
+def _check_unique(path: Path, ids: Iterable[str], what: str) -> None:
+    seen: set[str] = set()
+    dups: list[str] = []
+    for i in ids:
+        if i in seen and i not in dups:
+            dups.append(i)
+        seen.add(i)
+    if dups:
+        raise MetpotError(f"{path}: duplicate {what} id(s): {name_list(dups)}")
+    if "" in seen:
+        raise MetpotError(f"{path}: empty {what} id")
+
+
+def _parquet_matrix(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
+        raise MetpotError(f"{path}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        row_ids = [str(i) for i in frame.index]
+    else:
+        if frame.shape[1] < 2:
+            raise MetpotError(f"{path}: expected an id column and data columns")
+        row_ids = [str(i) for i in frame.iloc[:, 0]]
+        frame = frame.iloc[:, 1:]
+    col_ids = [str(c) for c in frame.columns]
+    for c in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[c]):
+            cells = frame[[c]].astype(str).to_numpy()
+            _to_float(path, cells, row_ids, [str(c)])
+    values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    inf = np.argwhere(np.isinf(values))
+    if len(inf):
+        i, j = inf[0]
+        raise MetpotError(f"{path}: infinite value at row {row_ids[i]!r}, column {col_ids[j]!r}")
+    return row_ids, col_ids, values
+
+
+def read_omics(path: str | Path, layout: str = "features_x_samples") -> pd.DataFrame:
+    """Read an omics matrix as samples x features float64.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV, TSV (optionally gzipped), Parquet, or GEO ``*_series_matrix.txt[.gz]``.
+        The first column (or the Parquet index) holds the row ids.
+    layout : {"features_x_samples", "samples_x_features"}
+        Orientation of the file. GEO series matrices are always features x samples.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Samples in rows (index named ``sample_id``), features in columns, float64, NaN for
+        missing cells.
+
+    Raises
+    ------
+    MetpotError
+        For a missing, empty or corrupt file, ragged rows, non-numeric or infinite cells,
+        and duplicate ids, naming the file and the offending row, column or value.
+    """
+    path = Path(path)
+    if layout not in LAYOUTS:
+        raise MetpotError(f"{path}: unknown layout {layout!r} (expected one of {LAYOUTS})")
+    _check_exists(path)
+    kind = _file_kind(path)
+    if kind == "parquet":
+        row_ids, col_ids, values = _parquet_matrix(path)
+    else:
+        text = read_text(path)
+        if kind == "geo":
+            rows = _geo_rows(path, text)
+            layout = "features_x_samples"
+        else:
+            rows = _rows(path, text, kind)
+        col_ids = [c.strip() for c in rows[0][1:]]
+        row_ids = [r[0].strip() for r in rows[1:]]
+        cells = np.array([r[1:] for r in rows[1:]], dtype=object)
+        values = _to_float(path, cells, row_ids, col_ids)
+    row_what, col_what = (
+        ("feature", "sample")
+        if layout == "features_x_samples"
+        else (
+            "sample",
+            "feature",
+        )
+    )
+    _check_unique(path, row_ids, row_what)
+    _check_unique(path, col_ids, col_what)
+    frame = pd.DataFrame(values, index=pd.Index(row_ids), columns=pd.Index(col_ids))
+    if layout == "features_x_samples":
+        frame = frame.T
+    frame.index.name = "sample_id"
+    frame.columns.name = "feature"
+    return frame
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a clinical or label table (CSV, TSV, gzipped or Parquet) as strings.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table; the first row is the header.
+
+    Returns
+    -------
+    pandas.DataFrame
+        All columns as strings (missing cells as empty strings), so that callers decide how
+        to parse each column and can name bad values.
+    """
+    path = Path(path)
+    _check_exists(path)
+    kind = _file_kind(path)
+    if kind == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:
+            raise MetpotError(
+                f"{path}: cannot read Parquet ({type(exc).__name__}: {exc})"
+            ) from None
+        if not isinstance(frame.index, pd.RangeIndex):
+            frame = frame.reset_index()
+        return frame.astype(object).where(frame.notna(), "").astype(str)
+    if kind == "geo":
+        raise MetpotError(f"{path}: a GEO series matrix is not a clinical table")
+    rows = _rows(path, read_text(path), kind)
+    header = [h.strip() for h in rows[0]]
+    dup = [h for i, h in enumerate(header) if h in header[:i]]
+    if dup:
+        raise MetpotError(f"{path}: duplicate column name(s): {name_list(dup)}")
+    return pd.DataFrame([[c.strip() for c in r] for r in rows[1:]], columns=header, dtype=str)
+
+
+def sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a frame to Parquet atomically and deterministically (no pandas metadata churn)."""
+    _atomic(Path(path), lambda p: frame.to_parquet(p, engine="pyarrow", compression="zstd"))
+
+
+def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> None:
+    """Write a TSV atomically with fixed float formatting (17 significant digits)."""
+    _atomic(
+        Path(path),
+        lambda p: frame.to_csv(p, sep="\t", index=index, float_format="%.17g", lineterminator="\n"),
+    )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean_json(obj: Any) -> Any:
+    """Replace NaN/inf by None so the output is strict JSON."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean_json(obj.tolist())
+    return obj
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write strict JSON (NaN as null) atomically, keys in insertion order, 2-space indent."""
+    text = json.dumps(_clean_json(obj), indent=2, default=_json_default, allow_nan=False) + "\n"
+    _atomic(Path(path), lambda p: p.write_text(text))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
