@@ -116,14 +116,10 @@ def cmd_ingest(args: argparse.Namespace, out: Outputs) -> None:
             endpoints.append(("pfs", "pfs_time", "pfs_event", "pfs_event_value"))
         for name, t, e, v in endpoints:
             value = clinical_cfg.get(v, clinical_cfg.get("event_value", 1))
-            sf = survival_frame(
-                cohort.clinical.reset_index(),
-                clinical_cfg[t],
-                clinical_cfg[e],
-                value,
-                sample_col="sample_id",
-                source=clinical_cfg["path"],
-            )
+            try:
+                sf = survival_frame(cohort.clinical, clinical_cfg[t], clinical_cfg[e], value)
+            except MetpotError as exc:
+                raise MetpotError(f"{clinical_cfg['path']}: {exc}") from None
             frames[f"{name}_time"] = sf["time"]
             frames[f"{name}_event"] = sf["event"].astype(int)
         outcome = pd.DataFrame(frames).reindex(cohort.clinical.index)
