@@ -16,6 +16,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/snf.smk"
+include: "workflow/rules/clusters.smk"
+include: "workflow/rules/survival.smk"
 
 
 rule all:

@@ -56,8 +56,9 @@ def test_survival_at_step_semantics():
 def test_median_survival_like_print_survfit():
     med = sv.median_survival((T_SMALL, E_SMALL))
     assert med["median"] == 3.0
-    assert med["upper"] == 2.0  # lower confidence curve first <= 0.5 at t = 2
-    assert np.isnan(med["lower"])  # upper curve never reaches 0.5 (1, then NA at S = 0)
+    # R survmean: lower <- minmin(lower, time); upper <- minmin(upper, time)
+    assert med["lower"] == 2.0  # lower confidence curve first <= 0.5 at t = 2
+    assert np.isnan(med["upper"])  # upper curve never reaches 0.5 (1, then NA at S = 0)
     # curve exactly at 0.5 over an interval: midpoint to the next drop
     assert sv.median_survival(([1, 2, 3, 4], [1, 1, 1, 1]))["median"] == 2.5
 
@@ -495,3 +496,14 @@ def test_univariable_cox_is_fast_for_20000_features():
     elapsed = time.perf_counter() - start
     assert res["converged"].all() and len(res) == nf
     assert elapsed < 60, f"univariable_cox took {elapsed:.1f}s for 20000 x 300"
+
+
+def test_median_ci_brackets_the_median():
+    """R print.survfit: the lower limit comes from the lower confidence curve."""
+    from metpot.survival import median_survival
+
+    rng = np.random.default_rng(5)
+    t = rng.exponential(10.0, 200)
+    e = rng.uniform(size=200) < 0.8
+    m = median_survival((t, e))
+    assert m["lower"] < m["median"] < m["upper"]

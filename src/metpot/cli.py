@@ -15,6 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from metpot.errors import DataWarning, MetpotError
@@ -208,10 +209,320 @@ def cmd_preprocess(args: argparse.Namespace, out: Outputs) -> None:
         log.info("%s: %d -> %d features", layer, info["n_features_in"], info["n_features_out"])
 
 
+def _read_layers(in_dir: Path, layers: list[str]) -> dict[str, pd.DataFrame]:
+    frames = {layer: pd.read_parquet(in_dir / f"{layer}.parquet") for layer in layers}
+    first = next(iter(frames.values())).index
+    for layer, frame in frames.items():
+        if not frame.index.equals(first):
+            raise MetpotError(f"{in_dir / layer}.parquet: samples differ from the other layers")
+    return frames
+
+
+def _check_snf_settings(snf: dict, n_samples: int) -> None:
+    if snf["K"] >= n_samples:
+        raise MetpotError(
+            f"config: snf.K = {snf['K']} must be smaller than the number of samples "
+            f"({n_samples})"
+        )
+
+
+def _square(matrix, ids) -> pd.DataFrame:
+    return pd.DataFrame(matrix, index=pd.Index(ids, name="sample_id"), columns=list(ids))
+
+
+def cmd_snf(args: argparse.Namespace, out: Outputs) -> None:
+    from metpot.io import write_json, write_parquet
+    from metpot.snf import snf_pipeline
+
+    cfg = _settings(args.config_json)
+    snf = cfg["snf"]
+    frames = _read_layers(Path(args.in_dir), list(cfg["cohort"]["omics"]))
+    ids = next(iter(frames.values())).index
+    _check_snf_settings(snf, len(ids))
+    affinities, fused = snf_pipeline(
+        [f.to_numpy() for f in frames.values()], K=snf["K"], mu=snf["mu"], t=snf["t"],
+        variant=snf["variant"], metric=snf["metric"], normalize=False,
+    )
+    out_dir = Path(args.out_dir)
+    for layer, W in zip(frames, affinities, strict=True):
+        write_parquet(_square(W, ids), out(out_dir / f"affinity_{layer}.parquet"))
+    write_parquet(_square(fused, ids), out(out_dir / "fused.parquet"))
+    params = {**snf, "n_samples": len(ids)}
+    params.update({f"n_features.{k}": int(v.shape[1]) for k, v in frames.items()})
+    write_json(params, out(out_dir / "params.json"))
+    log.info("fused %d layers over %d samples (%s)", len(frames), len(ids), snf["variant"])
+
+
+def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
+    from metpot.consensus import cluster_resample, resample_indices
+    from metpot.io import write_tsv
+
+    cfg = _settings(args.config_json)
+    snf, cons = cfg["snf"], cfg["clusters"]["consensus"]
+    frames = _read_layers(Path(args.in_dir), list(cfg["cohort"]["omics"]))
+    ids = next(iter(frames.values())).index
+    views = [f.to_numpy() for f in frames.values()]
+    ks = list(cfg["clusters"]["candidates"])
+    chunk = range(args.chunk, cons["resamples"], args.chunks)
+    indices = resample_indices(len(ids), cons["resamples"], cons["fraction"], cons["seed"])
+    rows = []
+    for done, r in enumerate(chunk, start=1):
+        labels = cluster_resample(
+            views, indices[r], ks, K=snf["K"], mu=snf["mu"], t=snf["t"],
+            variant=snf["variant"], metric=snf["metric"],
+        )
+        block = pd.DataFrame(np.asarray(labels), columns=[f"k{k}" for k in ks])
+        block.insert(0, "sample_id", ids[indices[r]])
+        block.insert(0, "resample", r)
+        rows.append(block)
+        if done % 10 == 0 or done == len(chunk):
+            log.info("chunk %d: %d/%d resamples clustered", args.chunk, done, len(chunk))
+    columns = ["resample", "sample_id", *[f"k{k}" for k in ks]]
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    write_tsv(table, out(args.out))
+
+
+def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
+    from metpot.clusters import agreement, choose_n_clusters
+    from metpot.io import write_json, write_parquet, write_tsv
+    from metpot.snf import cluster_number_scores, estimate_n_clusters, spectral_clustering
+
+    cfg = _settings(args.config_json)
+    ccfg, snf = cfg["clusters"], cfg["snf"]
+    fused = pd.read_parquet(args.fused)
+    ids = fused.index
+    W = fused.to_numpy()
+    ks = [k for k in ccfg["candidates"] if k < len(ids)]
+    if not ks:
+        raise MetpotError(f"config: clusters.candidates: every k is >= the {len(ids)} samples")
+    est = dict(zip(
+        ["eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"],
+        (int(v) for v in estimate_n_clusters(W, ks, variant=snf["variant"])), strict=True,
+    ))
+    scores = cluster_number_scores(W, ks, variant=snf["variant"])
+    labels = {k: np.asarray(spectral_clustering(W, k)) for k in ks}
+    consensus = None
+    if args.chunks:
+        consensus = _consensus_summary(args.chunks, ids, labels, ks)
+    pac = {k: consensus["pac"][k] for k in ks} if consensus else None
+    k, why = choose_n_clusters(est, pac, ccfg["n"])
+    if k not in labels:
+        raise MetpotError(f"config: clusters.n = {k} is not below the {len(ids)} samples")
+    assignments = pd.DataFrame({"sample_id": ids, "subtype": labels[k].astype(int)})
+    subtypes = _name_subtypes(cfg, args.layer, assignments)
+    per_k = pd.DataFrame(scores).to_dict(orient="records") if not isinstance(
+        scores, list) else scores
+    choice = {"n_clusters": k, "why": why, "mode": ccfg["n"], "estimates": est,
+              "candidates": per_k}
+    if consensus:
+        choice["pac"] = {str(c): consensus["pac"][c] for c in ks}
+    metrics = {"n_clusters": k, **{f"estimate.{a}": b for a, b in est.items()}}
+    if consensus:
+        metrics.update({f"pac.k{c}": consensus["pac"][c] for c in ks})
+        metrics["stability.mean"] = float(consensus["stability"][k].mean())
+    truth_path = Path(args.truth) if args.truth else None
+    agree = None
+    if truth_path and truth_path.exists():
+        truth = pd.read_csv(truth_path, sep="\t", dtype=str).set_index("sample_id")["label"]
+        agree = agreement(assignments.set_index("sample_id")["subtype"], truth)
+        metrics.update({f"truth.{m}": agree[m] for m in ("ari", "nmi", "nmi_snftool")})
+    out_dir = Path(args.out_dir)
+    write_tsv(assignments, out(out_dir / "assignments.tsv"))
+    all_k = pd.DataFrame({"sample_id": ids, **{f"k{c}": labels[c] for c in ks}})
+    write_tsv(all_k, out(out_dir / "assignments_all_k.tsv"))
+    write_json(choice, out(out_dir / "n_clusters.json"))
+    write_tsv(subtypes, out(out_dir / "subtypes.tsv"))
+    if consensus:
+        write_json({"pac": {str(c): consensus["pac"][c] for c in ks},
+                    "cdf": {str(c): consensus["cdf"][c] for c in ks},
+                    "delta_area": {str(c): consensus["delta_area"][c] for c in ks}},
+                   out(out_dir / "consensus.json"))
+        stab = pd.DataFrame({"sample_id": ids, "subtype": labels[k],
+                             "stability": consensus["stability"][k]})
+        write_tsv(stab, out(out_dir / "stability.tsv"))
+        write_parquet(_square(consensus["matrix"][k], ids),
+                      out(out_dir / "consensus_matrix.parquet"))
+    if agree:
+        confusion = agree.pop("confusion")
+        write_tsv(confusion.reset_index(), out(out_dir / "confusion.tsv"))
+        write_json(agree, out(out_dir / "agreement.json"))
+    write_json(metrics, out(out_dir / "metrics.json"))
+    log.info("%d subtypes: %s", k, why)
+    if agree:
+        log.info("agreement with known labels: ARI %.3f, NMI %.3f", agree["ari"], agree["nmi"])
+
+
+def _name_subtypes(cfg: dict, layer_file: str | None, assignments: pd.DataFrame):
+    from metpot.clusters import name_subtypes, signature_scores
+
+    labels = assignments.set_index("sample_id")["subtype"]
+    signatures = cfg.get("subtypes", {}).get("signatures") or {}
+    if signatures and layer_file:
+        X = pd.read_parquet(layer_file).loc[labels.index]
+        table = name_subtypes(labels, signature_scores(X, signatures))
+        table.insert(3, "named_by", "signature")
+        return table
+    ks = sorted(labels.unique())
+    return pd.DataFrame({"subtype": ks, "name": [f"subtype{k}" for k in ks],
+                         "n": [int((labels == k).sum()) for k in ks], "named_by": "none"})
+
+
+def _consensus_summary(chunk_files: list[str], ids: pd.Index, labels: dict, ks: list[int]):
+    from metpot.consensus import consensus_summary
+
+    table = pd.concat([pd.read_csv(f, sep="\t", dtype={"sample_id": str}) for f in chunk_files])
+    if table.empty:
+        return None
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    resamples = []
+    for _, block in table.groupby("resample", sort=True):
+        idx = pos[block["sample_id"]].to_numpy()
+        resamples.append((idx, {k: block[f"k{k}"].to_numpy() for k in ks}))
+    return consensus_summary(len(ids), resamples, labels, ks)
+
+
+def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
+    from metpot.io import write_json, write_tsv
+    from metpot.risk_score import fong_score
+
+    cfg = _settings(args.config_json)
+    crs = dict(cfg["crs"])
+    clinical = pd.read_parquet(args.clinical)
+    cutoff = crs.pop("high_cutoff", 3)
+    score_col = crs.pop("score", None)
+    try:
+        result = fong_score(clinical, high_cutoff=cutoff, score_col=score_col, **crs)
+    except MetpotError as exc:
+        raise MetpotError(f"{cfg['cohort']['clinical']['path']}: {exc}") from None
+    scores = result["scores"]
+    scores.index.name = "sample_id"
+    write_tsv(scores.reset_index(), out(Path(args.out_dir) / "crs.tsv"))
+    metrics = {
+        "n_scored": len(scores),
+        "n_excluded": result["n_excluded"],
+        "n_high": int((scores["crs_group"] == "high").sum()),
+        "n_low": int((scores["crs_group"] == "low").sum()),
+        "high_cutoff": cutoff,
+    }
+    write_json({**metrics, "excluded": result["excluded"]},
+               out(Path(args.out_dir) / "summary.json"))
+    write_json(metrics, out(Path(args.out_dir) / "metrics.json"))
+    log.info("risk score of %d patients (%d high), %d left out for missing factors",
+             len(scores), metrics["n_high"], result["n_excluded"])
+
+
+_YEARS = {"days": 365.25, "months": 12.0, "years": 1.0}
+
+
+def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
+    from metpot.io import write_json, write_tsv
+    from metpot.outcomes import analyse_endpoint
+    from metpot.plots import forest_plot, km_plot, save_figure
+
+    cfg = _settings(args.config_json)
+    scfg = cfg["survival"]
+    clinical_cfg = cfg["cohort"]["clinical"]
+    unit = clinical_cfg.get("time_unit", "months")
+    landmarks = [y * _YEARS[unit] for y in scfg["landmarks_years"]]
+    assignments = pd.read_csv(args.assignments, sep="\t", dtype={"sample_id": str})
+    subtype = assignments.set_index("sample_id")["subtype"]
+    names = None
+    if args.subtypes and Path(args.subtypes).exists():
+        table = pd.read_csv(args.subtypes, sep="\t")
+        names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
+    crs = None
+    if args.crs:
+        crs = pd.read_csv(args.crs, sep="\t", dtype={"sample_id": str}).set_index("sample_id")
+    covariates = None
+    if clinical_cfg.get("covariates"):
+        clinical = pd.read_parquet(args.clinical)
+        covariates = clinical[clinical_cfg["covariates"]].apply(pd.to_numeric, errors="coerce")
+    out_dir = Path(args.out_dir)
+    metrics = {}
+    in_dir = Path(args.outcome).parent
+    endpoints = [("os", out_dir)]
+    if clinical_cfg.get("pfs_time"):
+        endpoints.append(("pfs", out_dir / "pfs"))
+    results = {}
+    for endpoint, folder in endpoints:
+        outcome = read_outcome(in_dir, endpoint)
+        integrated = scfg["integrated_groups"] if crs is not None else None
+        if integrated is not None and not set((names or {}).values()) <= set(integrated):
+            log.warning("survival.integrated_groups has no row for subtype(s) %s (name the "
+                        "subtypes with subtypes.signatures or configure the table): "
+                        "integrated risk groups skipped",
+                        ", ".join(sorted(set((names or {}).values()) - set(integrated))))
+            integrated = None
+        results[endpoint] = (folder, analyse_endpoint(
+            outcome["time"], outcome["event"], subtype, names, crs, covariates,
+            scfg["reference"], landmarks, integrated, scfg["bootstrap"], scfg["cv_folds"],
+            cfg.get("seed", 1),
+        ))
+    time_label = f"Time ({unit})"
+    for endpoint, (folder, res) in results.items():
+        lr = res["logrank"]
+        write_json({k: lr[k] for k in ("chisq", "df", "p", "n", "observed", "expected",
+                                        "groups", "names")}, out(folder / "logrank.json"))
+        write_tsv(res["pairwise"], out(folder / "logrank_pairwise.tsv"))
+        for key in ("km", "landmarks", "median"):
+            if key in res:
+                write_tsv(res[key], out(folder / f"km_{key}.tsv" if key != "km" else
+                                         folder / "km.tsv"))
+        write_tsv(res["cox_subtype"].table, out(folder / "cox_subtype.tsv"))
+        write_json(res["cox_subtype"].to_dict(), out(folder / "cox_subtype.json"))
+        outcome = read_outcome(in_dir, endpoint)
+        ids = [s for s in outcome.index if s in subtype.index]
+        groups = subtype.loc[ids].map(lambda k: (names or {}).get(int(k), f"subtype{k}"))
+        fig = km_plot(outcome.loc[ids, "time"].to_numpy(), outcome.loc[ids, "event"].to_numpy(),
+                      groups.to_numpy(), title=f"{endpoint.upper()} by subtype",
+                      time_label=time_label)
+        save_figure(fig, out(folder / "km_subtype.svg").with_suffix(""))
+        out(folder / "km_subtype.png")
+        if "cox_multivariable" in res:
+            write_tsv(res["cox_multivariable"].table, out(folder / "cox_multivariable.tsv"))
+            write_json({"model": res["cox_multivariable"].to_dict(),
+                        "reduced_model": res["cox_reduced"].to_dict(),
+                        "lr_test_adding_subtype": res["lr_subtype"]},
+                       out(folder / "cox_multivariable.json"))
+            write_tsv(res["zph"].reset_index(names="term"), out(folder / "cox_zph.tsv"))
+            write_tsv(res["concordance"], out(folder / "concordance.tsv"))
+            write_tsv(res["concordance_differences"],
+                      out(folder / "concordance_differences.tsv"))
+            fig = forest_plot(res["cox_multivariable"],
+                              title=f"{endpoint.upper()}: Cox model (Efron)")
+            save_figure(fig, out(folder / "forest.svg").with_suffix(""))
+            out(folder / "forest.png")
+        if "integrated" in res:
+            integ = res["integrated"]
+            write_tsv(integ["groups"], out(folder / "integrated_groups.tsv"))
+            write_tsv(integ["cross_table"].reset_index(), out(folder / "integrated_cross.tsv"))
+            write_json(integ["logrank"], out(folder / "integrated_logrank.json"))
+            for key in ("km", "landmarks", "median"):
+                if key in integ:
+                    write_tsv(integ[key], out(folder / f"integrated_km_{key}.tsv"))
+            grp = integ["groups"].set_index("sample_id")
+            fig = km_plot(outcome.loc[grp.index, "time"].to_numpy(),
+                          outcome.loc[grp.index, "event"].to_numpy(),
+                          grp["risk_group"].to_numpy(), logrank=integ["logrank"],
+                          title=f"{endpoint.upper()} by integrated risk group",
+                          time_label=time_label)
+            save_figure(fig, out(folder / "km_integrated.svg").with_suffix(""))
+            out(folder / "km_integrated.png")
+        metrics.update({f"{endpoint}.{k}": v for k, v in res["metrics"].items()})
+        log.info("%s: log-rank chi-square %.2f (df %d), p = %.3g over %d patients",
+                 endpoint.upper(), lr["chisq"], lr["df"], lr["p"], res["n"])
+    write_json(metrics, out(out_dir / "metrics.json"))
+
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "ingest": cmd_ingest,
     "preprocess": cmd_preprocess,
+    "snf": cmd_snf,
+    "consensus": cmd_consensus,
+    "clusters": cmd_clusters,
+    "risk-score": cmd_risk_score,
+    "survival": cmd_survival,
 }
 
 
@@ -236,14 +547,42 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in [
         ("ingest", "read, validate and align the cohort's files"),
         ("preprocess", "transform, impute, select and scale each layer"),
+        ("snf", "per-layer affinities and the fused network"),
+        ("consensus", "cluster one chunk of the consensus resamples"),
     ]:
         p = add(name, help_)
         p.add_argument(
             "--config-json", required=True, help="resolved config as JSON text, or @file"
         )
-        p.add_argument("--out-dir", required=True)
+        if name != "consensus":
+            p.add_argument("--out-dir", required=True)
         if name != "ingest":
             p.add_argument("--in-dir", required=True)
+        if name == "consensus":
+            p.add_argument("--chunk", type=int, required=True)
+            p.add_argument("--chunks", type=int, required=True)
+            p.add_argument("--out", required=True, help="the chunk's TSV")
+    p = add("clusters", "choose the number of subtypes, assign samples, compare with truth")
+    p.add_argument("--config-json", required=True)
+    p.add_argument("--fused", required=True)
+    p.add_argument("--chunks", nargs="*", default=[], help="consensus chunk TSVs")
+    p.add_argument("--truth", help="known labels (ingest/truth.tsv)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--layer", help="ingested layer used to name subtypes by signature")
+
+    p = add("risk-score", "the Fong clinical risk score")
+    p.add_argument("--config-json", required=True)
+    p.add_argument("--clinical", required=True)
+    p.add_argument("--out-dir", required=True)
+
+    p = add("survival", "survival by subtype, Cox models, concordance, integrated groups")
+    p.add_argument("--config-json", required=True)
+    p.add_argument("--assignments", required=True)
+    p.add_argument("--subtypes", help="subtype names (clusters/subtypes.tsv)")
+    p.add_argument("--outcome", required=True)
+    p.add_argument("--clinical", required=True)
+    p.add_argument("--crs", help="risk score table (risk_score/crs.tsv)")
+    p.add_argument("--out-dir", required=True)
     return parser
 
 

@@ -363,8 +363,8 @@ def median_survival(km_or_time_event) -> dict[str, float]:
     """Median survival and its confidence interval as R ``print.survfit``.
 
     The median is the first time the curve is ``<= 0.5`` (the midpoint to the next drop if
-    the curve sits exactly at 0.5); the lower/upper limits are the times where the upper/lower
-    confidence curves first reach 0.5. NaN when not reached.
+    the curve sits exactly at 0.5); the lower/upper limits are the times where the lower/upper
+    confidence curves first reach 0.5 (so lower <= median <= upper). NaN when not reached.
 
     Parameters
     ----------
@@ -380,8 +380,8 @@ def median_survival(km_or_time_event) -> dict[str, float]:
     x = km["time"].to_numpy(float)
     return {
         "median": _minmin(km["surv"].to_numpy(float), x),
-        "lower": _minmin(km["upper"].to_numpy(float), x),
-        "upper": _minmin(km["lower"].to_numpy(float), x),
+        "lower": _minmin(km["lower"].to_numpy(float), x),
+        "upper": _minmin(km["upper"].to_numpy(float), x),
     }
 
 

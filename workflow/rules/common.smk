@@ -62,6 +62,10 @@ def ingest_outputs():
     return files
 
 
+def ingested(name):
+    return f"{OUT}/ingest/{name}"
+
+
 def input_paths():
     cohort = config["cohort"]
     paths = [spec["path"] for spec in cohort["omics"].values()]
@@ -72,8 +76,74 @@ def input_paths():
     return paths
 
 
+CONSENSUS = config["clusters"]["consensus"]
+CONSENSUS_CHUNKS = min(CONSENSUS["chunks"], CONSENSUS["resamples"])
+
+
+def consensus_chunks():
+    return expand(f"{OUT}/clusters/consensus/chunk_{{chunk}}.tsv", chunk=range(CONSENSUS_CHUNKS))
+
+
+def truth_file():
+    return [f"{OUT}/ingest/truth.tsv"] if config["cohort"].get("truth") else []
+
+
+def cluster_outputs():
+    files = [
+        f"{OUT}/clusters/assignments.tsv",
+        f"{OUT}/clusters/assignments_all_k.tsv",
+        f"{OUT}/clusters/n_clusters.json",
+        f"{OUT}/clusters/metrics.json",
+        f"{OUT}/clusters/subtypes.tsv",
+    ]
+    if CONSENSUS_CHUNKS:
+        files += [
+            f"{OUT}/clusters/consensus.json",
+            f"{OUT}/clusters/stability.tsv",
+            f"{OUT}/clusters/consensus_matrix.parquet",
+        ]
+    if config["cohort"].get("truth"):
+        files += [f"{OUT}/clusters/agreement.json", f"{OUT}/clusters/confusion.tsv"]
+    return files
+
+
+def subtype_layer():
+    return config.get("subtypes", {}).get("layer") or LAYERS[0]
+
+
+def has_crs():
+    return bool(config.get("crs")) and bool(config["cohort"].get("clinical"))
+
+
+def crs_outputs():
+    if not has_crs():
+        return []
+    return [f"{OUT}/risk_score/{f}" for f in ("crs.tsv", "summary.json", "metrics.json")]
+
+
+def survival_outputs():
+    if not has_survival(config):
+        return []
+    folders = [f"{OUT}/survival"]
+    if config["cohort"]["clinical"].get("pfs_time"):
+        folders.append(f"{OUT}/survival/pfs")
+    files = [f"{OUT}/survival/metrics.json"]
+    for folder in folders:
+        files += [f"{folder}/logrank.json", f"{folder}/km.tsv", f"{folder}/km_subtype.png"]
+        if has_crs():
+            files += [f"{folder}/concordance.tsv", f"{folder}/cox_multivariable.tsv"]
+    return files
+
+
 def final_outputs():
-    return ingest_outputs() + layer_files("preprocess") + [f"{OUT}/preprocess/summary.json"]
+    return (
+        ingest_outputs()
+        + layer_files("preprocess")
+        + [f"{OUT}/preprocess/summary.json", f"{OUT}/snf/fused.parquet"]
+        + cluster_outputs()
+        + crs_outputs()
+        + survival_outputs()
+    )
 
 
 def folder_of(name, kind="output"):
