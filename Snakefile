@@ -19,9 +19,14 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/snf.smk"
 include: "workflow/rules/clusters.smk"
 include: "workflow/rules/survival.smk"
+include: "workflow/rules/track.smk"
 
 
 rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+onerror:
+    record_failure(log)

@@ -128,16 +128,10 @@ def cmd_ingest(args: argparse.Namespace, out: Outputs) -> None:
     files = []
     for item in input_files(cohort_cfg):
         path = Path(item["path"])
-        shape = cohort.layers[item["layer"]].shape[::-1] if item["layer"] in cohort.layers else None
-        files.append(
-            {
-                **item,
-                "sha256": sha256(path),
-                "bytes": path.stat().st_size,
-                "n_features": shape[0] if shape else None,
-                "n_samples": shape[1] if shape else None,
-            }
-        )
+        n_rows, n_cols = cohort.shapes[item["layer"]]
+        name = path.name.lower().removesuffix(".gz")
+        files.append({**item, "format": name.rsplit(".", 1)[-1], "sha256": sha256(path),
+                      "bytes": path.stat().st_size, "n_rows": int(n_rows), "n_cols": int(n_cols)})
     for name, frame in cohort.layers.items():
         write_parquet(frame, out(out_dir / f"{name}.parquet"))
     write_tsv(cohort.samples, out(out_dir / "samples.tsv"))
@@ -514,6 +508,15 @@ def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
     write_json(metrics, out(out_dir / "metrics.json"))
 
 
+def cmd_track(args: argparse.Namespace, out: Outputs) -> None:
+    from metpot.tracking import log_workflow_run
+
+    cfg = _settings(args.config_json)
+    run_id = log_workflow_run(args.results, cfg, workflow_dir=args.workflow_dir)
+    out(Path(args.results) / "mlflow_run.json")
+    log.info("MLflow run %s recorded", run_id)
+
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "ingest": cmd_ingest,
@@ -523,6 +526,7 @@ COMMANDS = {
     "clusters": cmd_clusters,
     "risk-score": cmd_risk_score,
     "survival": cmd_survival,
+    "track": cmd_track,
 }
 
 
@@ -583,6 +587,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clinical", required=True)
     p.add_argument("--crs", help="risk score table (risk_score/crs.tsv)")
     p.add_argument("--out-dir", required=True)
+
+    p = add("track", "record the workflow run in MLflow")
+    p.add_argument("--config-json", required=True)
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument("--workflow-dir", help="the workflow's folder (for its git commit)")
     return parser
 
 

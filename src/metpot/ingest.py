@@ -36,7 +36,7 @@ class Cohort:
     samples: pd.DataFrame
     clinical: pd.DataFrame | None = None
     truth: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
+    shapes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def align_layers(layers: dict[str, pd.DataFrame], paths: dict[str, str] | None = None) -> Cohort:
@@ -188,9 +188,13 @@ def load_cohort(cohort_cfg: dict, extra_clinical_columns: list[str] | None = Non
             raise MetpotError(f"{spec['path']}: layer {name} has no feature")
         layers[name] = frame
     cohort = align_layers(layers, paths)
+    for name, frame in layers.items():
+        layout = cohort_cfg["omics"][name].get("layout", "features_x_samples")
+        cohort.shapes[name] = frame.shape[::-1] if layout == "features_x_samples" else frame.shape
     clinical_cfg = cohort_cfg.get("clinical")
     if clinical_cfg:
         table = read_table(clinical_cfg["path"])
+        cohort.shapes["clinical"] = table.shape
         required = clinical_columns(clinical_cfg) + list(extra_clinical_columns or [])
         attach_clinical(
             cohort,
@@ -200,7 +204,9 @@ def load_cohort(cohort_cfg: dict, extra_clinical_columns: list[str] | None = Non
             clinical_cfg["path"],
         )
     if cohort_cfg.get("truth"):
-        attach_truth(cohort, read_table(cohort_cfg["truth"]), cohort_cfg["truth"])
+        truth = read_table(cohort_cfg["truth"])
+        cohort.shapes["truth"] = truth.shape
+        attach_truth(cohort, truth, cohort_cfg["truth"])
     return cohort
 
 

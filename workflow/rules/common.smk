@@ -135,7 +135,11 @@ def survival_outputs():
     return files
 
 
-def final_outputs():
+def tracking_enabled():
+    return config["tracking"]["enabled"]
+
+
+def analysis_outputs():
     return (
         ingest_outputs()
         + layer_files("preprocess")
@@ -154,3 +158,17 @@ def folder_of(name, kind="output"):
         return os.path.dirname(getattr(files, name))
 
     return folder
+
+
+def final_outputs():
+    tracked = [f"{OUT}/mlflow_run.json"] if tracking_enabled() else []
+    return analysis_outputs() + tracked
+
+
+def record_failure(log):
+    """onerror: record the failed run in MLflow (never raises)."""
+    if not tracking_enabled():
+        return
+    from metpot.tracking import log_failed_run
+
+    log_failed_run(config, OUT, log_text_or_path=log, workflow_dir=workflow.basedir)
