@@ -2,6 +2,8 @@
 byte-identical result tables."""
 
 import filecmp
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,11 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = {
     "demo": {"n_patients": 90, "seed": 7},
     "clusters": {"consensus": {"resamples": 12, "chunks": 2, "seed": 3}},
+    "survival": {"bootstrap": 100},
     "tracking": {"enabled": False},
+}
+TINY = {
+    "demo": {"n_patients": 40, "seed": 11},
+    "clusters": {"consensus": {"resamples": 4, "chunks": 2}},
+    "survival": {"bootstrap": 20, "cv_folds": 3},
+    "tracking": {"enabled": True},
 }
 
 
-def run_workflow(workdir: Path, overrides: dict, *extra: str) -> subprocess.CompletedProcess:
+def run_workflow(
+    workdir: Path, overrides: dict, *extra: str, env: dict | None = None, wait: bool = True
+):
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
@@ -33,24 +44,26 @@ def run_workflow(workdir: Path, overrides: dict, *extra: str) -> subprocess.Comp
             config[key] = value
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "-d",
-            str(workdir),
-            "--configfile",
-            str(workdir / "config.yaml"),
-            "--cores",
-            "2",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *extra,
+    ]
+    environ = {**os.environ, **(env or {})}
+    if not wait:
+        return subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ
+        )
+    return subprocess.run(cmd, capture_output=True, text=True, env=environ)
 
 
 def result_tables(results: Path) -> list[Path]:
@@ -112,3 +125,83 @@ def test_bad_input_leaves_no_partial_output(tmp_path):
         (tmp_path / "results" / "ingest").iterdir()
     )
     shutil.rmtree(tmp_path / "results")
+
+
+def test_tracked_run_records_params_metrics_inputs_and_artifacts(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    (tmp_path / "store").mkdir()
+    proc = run_workflow(tmp_path / "wd", TINY, env={"MLFLOW_TRACKING_URI": uri})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    info = json.loads((tmp_path / "wd" / "results" / "mlflow_run.json").read_text())
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(info["run_id"])
+    assert run.info.status == "FINISHED"
+    params, metrics = run.data.params, run.data.metrics
+    assert params["snf.K"] == "20" and params["preprocess.select.method"] == "variance"
+    assert "metpot.version" in params and "git.commit" in params
+    inputs = json.loads((tmp_path / "wd" / "results" / "ingest" / "inputs.json").read_text())
+    for item in inputs:
+        assert params[f"input.{item['layer']}.sha256"] == item["sha256"]
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} >= {"mrna", "mirna", "clinical"}
+    assert metrics["clusters.n_clusters"] >= 2
+    assert "clusters.truth.ari" in metrics and "survival.os.logrank.p" in metrics
+    assert "survival.os.c.crs+subtype.harrell_c" in metrics
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "demo"
+    artifacts = set()
+    stack = [""]
+    while stack:
+        for f in client.list_artifacts(run.info.run_id, stack.pop() or None):
+            (stack.append(f.path) if f.is_dir else artifacts.add(f.path))
+    assert {
+        "clusters/assignments.tsv",
+        "survival/logrank.json",
+        "survival/km_subtype.png",
+        "config.yaml",
+    } <= artifacts
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert any(c.data.params.get("variant") == "snftool-2.3" for c in children)
+
+
+def test_failed_run_is_recorded_as_failed(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_workflow(tmp_path / "wd", TINY, "--until", "demo_cohort")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    clinical = tmp_path / "wd" / "results" / "demo" / "clinical.tsv"
+    clinical.write_text(clinical.read_text().replace("\t1\t", "\t2\t", 3))  # event 0/1/2
+    proc = run_workflow(tmp_path / "wd", TINY, env={"MLFLOW_TRACKING_URI": uri})
+    assert proc.returncode != 0
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    assert len(failed) == 1
+    tags = failed[0].data.tags
+    assert tags.get("metpot.failed_rule") == "ingest"
+    assert any("more than two distinct values" in v for v in tags.values())
+
+
+def test_two_workflows_at_once_on_one_fresh_store(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/shared.db"
+    procs = [
+        run_workflow(tmp_path / name, TINY, env={"MLFLOW_TRACKING_URI": uri}, wait=False)
+        for name in ("a", "b")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-4000:]
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        "tags.mlflow.parentRunId IS NULL",
+    )
+    top = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(top) == 2
+    assert all(r.info.status == "FINISHED" and r.data.params for r in top)

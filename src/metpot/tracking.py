@@ -877,6 +877,8 @@ def log_failed_run(
                     if isinstance(error, BaseException)
                     else str(error)
                 )
+            elif rule_errors := _rule_log_errors(extra):
+                message = rule_errors
             elif log_path is not None:
                 message = _error_excerpt(log_path)
             else:
@@ -898,6 +900,16 @@ def log_failed_run(
     except Exception as exc:  # never mask the workflow's own error
         print(f"metpot: could not record the failed run in MLflow: {exc!r}", file=sys.stderr)
         return None
+
+
+def _rule_log_errors(files: Mapping[str, Path]) -> str:
+    """The one-line ``ERROR`` messages metpot's commands wrote to the failed rule's logs."""
+    lines = []
+    for rel, path in files.items():
+        if rel == "logs/snakemake.log" or not path.is_file():
+            continue
+        lines += [ln for ln in path.read_text(errors="replace").splitlines() if ": ERROR: " in ln]
+    return "\n".join(lines)
 
 
 def _error_excerpt(log_path: Path, max_lines: int = 40) -> str:
