@@ -263,10 +263,10 @@ def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
     for done, r in enumerate(chunk, start=1):
         labels = cluster_resample(
             views, indices[r], ks, K=snf["K"], mu=snf["mu"], t=snf["t"],
-            variant=snf["variant"], metric=snf["metric"],
+            variant=snf["variant"], metric=snf["metric"], normalize=False,
         )
-        block = pd.DataFrame(np.asarray(labels), columns=[f"k{k}" for k in ks])
-        block.insert(0, "sample_id", ids[indices[r]])
+        block = pd.DataFrame(labels.to_numpy(), columns=[f"k{k}" for k in labels.columns])
+        block.insert(0, "sample_id", ids[labels.index.to_numpy()])
         block.insert(0, "resample", r)
         rows.append(block)
         if done % 10 == 0 or done == len(chunk):
@@ -298,7 +298,7 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
     consensus = None
     if args.chunks:
         consensus = _consensus_summary(args.chunks, ids, labels, ks)
-    pac = {k: consensus["pac"][k] for k in ks} if consensus else None
+    pac = {k: consensus["pac"][str(k)] for k in ks} if consensus else None
     k, why = choose_n_clusters(est, pac, ccfg["n"])
     if k not in labels:
         raise MetpotError(f"config: clusters.n = {k} is not below the {len(ids)} samples")
@@ -309,10 +309,11 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
     choice = {"n_clusters": k, "why": why, "mode": ccfg["n"], "estimates": est,
               "candidates": per_k}
     if consensus:
-        choice["pac"] = {str(c): consensus["pac"][c] for c in ks}
+        choice["pac"] = consensus["pac"]
+        choice["delta_area"] = consensus["delta_area"]
     metrics = {"n_clusters": k, **{f"estimate.{a}": b for a, b in est.items()}}
     if consensus:
-        metrics.update({f"pac.k{c}": consensus["pac"][c] for c in ks})
+        metrics.update({f"pac.k{c}": consensus["pac"][str(c)] for c in ks})
         metrics["stability.mean"] = float(consensus["stability"][k].mean())
     truth_path = Path(args.truth) if args.truth else None
     agree = None
@@ -327,9 +328,7 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
     write_json(choice, out(out_dir / "n_clusters.json"))
     write_tsv(subtypes, out(out_dir / "subtypes.tsv"))
     if consensus:
-        write_json({"pac": {str(c): consensus["pac"][c] for c in ks},
-                    "cdf": {str(c): consensus["cdf"][c] for c in ks},
-                    "delta_area": {str(c): consensus["delta_area"][c] for c in ks}},
+        write_json({key: v for key, v in consensus.items() if key not in ("matrix", "stability")},
                    out(out_dir / "consensus.json"))
         stab = pd.DataFrame({"sample_id": ids, "subtype": labels[k],
                              "stability": consensus["stability"][k]})
@@ -362,18 +361,21 @@ def _name_subtypes(cfg: dict, layer_file: str | None, assignments: pd.DataFrame)
 
 
 def _consensus_summary(chunk_files: list[str], ids: pd.Index, labels: dict, ks: list[int]):
-    from metpot.consensus import consensus_summary
+    from metpot.consensus import consensus_matrices, consensus_summary, sample_stability
 
     table = pd.concat([pd.read_csv(f, sep="\t", dtype={"sample_id": str}) for f in chunk_files])
     if table.empty:
         return None
     pos = pd.Series(np.arange(len(ids)), index=ids)
-    resamples = []
+    tables = []
     for _, block in table.groupby("resample", sort=True):
-        idx = pos[block["sample_id"]].to_numpy()
-        resamples.append((idx, {k: block[f"k{k}"].to_numpy() for k in ks}))
-    return consensus_summary(len(ids), resamples, labels, ks)
-
+        frame = block[[f"k{k}" for k in ks]].set_axis(ks, axis=1)
+        tables.append(frame.set_axis(pos[block["sample_id"]].to_numpy(), axis=0))
+    matrices = consensus_matrices(len(ids), tables)
+    summary = consensus_summary(matrices, n_resamples=len(tables))
+    summary["matrix"] = matrices
+    summary["stability"] = {k: sample_stability(matrices[k], labels[k]) for k in ks}
+    return summary
 
 def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
     from metpot.io import write_json, write_tsv

@@ -33,32 +33,33 @@ def choose_n_clusters(
 
     Notes
     -----
-    With ``n="auto"``: the shortlist is the k named by any of the four estimates. Without
-    consensus results, the k named by most estimates wins (ties: the rotation-cost best, which
-    SNF's authors recommend, then the smaller k). With consensus results, the shortlisted k
-    with the lowest PAC wins (ties: more estimates naming it, then the smaller k).
+    With ``n="auto"``: when SNF's two estimates (eigen-gap best and rotation-cost best) agree,
+    that k is chosen. When they disagree, the one with the lower consensus PAC wins (ties and
+    no consensus: the rotation-cost best, which SNF's authors recommend). PAC is not used to
+    pick among all k on its own: it favours coarse partitions (merging two partly overlapping
+    subtypes gives a stable, low-PAC split), which is why it arbitrates between SNF's
+    estimates instead.
     """
     if n != "auto":
         return int(n), f"fixed by configuration (clusters.n = {n})"
-    order = ["rotation_cost_best", "eigengap_best", "rotation_cost_second", "eigengap_second"]
-    votes: dict[int, int] = {}
-    for key in order:
-        votes[int(estimates[key])] = votes.get(int(estimates[key]), 0) + 1
-    first_named = {k: min(i for i, key in enumerate(order) if estimates[key] == k) for k in votes}
-    if not pac:
-        k = min(votes, key=lambda c: (-votes[c], first_named[c], c))
+    eg, rc = int(estimates["eigengap_best"]), int(estimates["rotation_cost_best"])
+    if eg == rc:
+        why = f"the eigen-gap and rotation-cost estimates agree on k = {eg}"
+        if pac and eg in pac:
+            why += f" (consensus PAC {pac[eg]:.3f})"
+        return eg, why
+    if pac and eg in pac and rc in pac and np.isfinite(pac[eg]) and np.isfinite(pac[rc]):
+        k = eg if pac[eg] < pac[rc] else rc
         return k, (
-            f"named by {votes[k]} of the 4 SNF estimates (eigen-gap and rotation cost, best "
-            "and second best); no consensus resampling was run"
+            f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree; "
+            f"k = {k} has the lower consensus PAC ({pac[eg]:.3f} vs {pac[rc]:.3f})"
+            if k == eg else
+            f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree; "
+            f"k = {k} has the lower or equal consensus PAC ({pac[rc]:.3f} vs {pac[eg]:.3f})"
         )
-    scored = [c for c in votes if c in pac and np.isfinite(pac[c])]
-    if not scored:
-        raise MetpotError("no consensus PAC available for the shortlisted numbers of clusters")
-    k = min(scored, key=lambda c: (round(pac[c], 12), -votes[c], c))
-    others = ", ".join(f"k={c}: {pac[c]:.3f}" for c in sorted(scored) if c != k)
-    return k, (
-        f"lowest consensus PAC ({pac[k]:.3f}) among the k named by the SNF estimates "
-        f"(named by {votes[k]} of 4){'; ' + others if others else ''}"
+    return rc, (
+        f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree and no "
+        "consensus PAC is available: the rotation-cost estimate is used"
     )
 
 
