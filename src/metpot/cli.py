@@ -130,8 +130,16 @@ def cmd_ingest(args: argparse.Namespace, out: Outputs) -> None:
         path = Path(item["path"])
         n_rows, n_cols = cohort.shapes[item["layer"]]
         name = path.name.lower().removesuffix(".gz")
-        files.append({**item, "format": name.rsplit(".", 1)[-1], "sha256": sha256(path),
-                      "bytes": path.stat().st_size, "n_rows": int(n_rows), "n_cols": int(n_cols)})
+        files.append(
+            {
+                **item,
+                "format": name.rsplit(".", 1)[-1],
+                "sha256": sha256(path),
+                "bytes": path.stat().st_size,
+                "n_rows": int(n_rows),
+                "n_cols": int(n_cols),
+            }
+        )
     for name, frame in cohort.layers.items():
         write_parquet(frame, out(out_dir / f"{name}.parquet"))
     write_tsv(cohort.samples, out(out_dir / "samples.tsv"))
@@ -215,8 +223,7 @@ def _read_layers(in_dir: Path, layers: list[str]) -> dict[str, pd.DataFrame]:
 def _check_snf_settings(snf: dict, n_samples: int) -> None:
     if snf["K"] >= n_samples:
         raise MetpotError(
-            f"config: snf.K = {snf['K']} must be smaller than the number of samples "
-            f"({n_samples})"
+            f"config: snf.K = {snf['K']} must be smaller than the number of samples ({n_samples})"
         )
 
 
@@ -234,8 +241,13 @@ def cmd_snf(args: argparse.Namespace, out: Outputs) -> None:
     ids = next(iter(frames.values())).index
     _check_snf_settings(snf, len(ids))
     affinities, fused = snf_pipeline(
-        [f.to_numpy() for f in frames.values()], K=snf["K"], mu=snf["mu"], t=snf["t"],
-        variant=snf["variant"], metric=snf["metric"], normalize=False,
+        [f.to_numpy() for f in frames.values()],
+        K=snf["K"],
+        mu=snf["mu"],
+        t=snf["t"],
+        variant=snf["variant"],
+        metric=snf["metric"],
+        normalize=False,
     )
     out_dir = Path(args.out_dir)
     for layer, W in zip(frames, affinities, strict=True):
@@ -262,8 +274,15 @@ def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
     rows = []
     for done, r in enumerate(chunk, start=1):
         labels = cluster_resample(
-            views, indices[r], ks, K=snf["K"], mu=snf["mu"], t=snf["t"],
-            variant=snf["variant"], metric=snf["metric"], normalize=False,
+            views,
+            indices[r],
+            ks,
+            K=snf["K"],
+            mu=snf["mu"],
+            t=snf["t"],
+            variant=snf["variant"],
+            metric=snf["metric"],
+            normalize=False,
         )
         block = pd.DataFrame(labels.to_numpy(), columns=[f"k{k}" for k in labels.columns])
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])
@@ -289,10 +308,13 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
     ks = [k for k in ccfg["candidates"] if k < len(ids)]
     if not ks:
         raise MetpotError(f"config: clusters.candidates: every k is >= the {len(ids)} samples")
-    est = dict(zip(
-        ["eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"],
-        (int(v) for v in estimate_n_clusters(W, ks, variant=snf["variant"])), strict=True,
-    ))
+    est = dict(
+        zip(
+            ["eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"],
+            (int(v) for v in estimate_n_clusters(W, ks, variant=snf["variant"])),
+            strict=True,
+        )
+    )
     scores = cluster_number_scores(W, ks, variant=snf["variant"])
     labels = {k: np.asarray(spectral_clustering(W, k)) for k in ks}
     consensus = None
@@ -304,10 +326,10 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
         raise MetpotError(f"config: clusters.n = {k} is not below the {len(ids)} samples")
     assignments = pd.DataFrame({"sample_id": ids, "subtype": labels[k].astype(int)})
     subtypes = _name_subtypes(cfg, args.layer, assignments)
-    per_k = pd.DataFrame(scores).to_dict(orient="records") if not isinstance(
-        scores, list) else scores
-    choice = {"n_clusters": k, "why": why, "mode": ccfg["n"], "estimates": est,
-              "candidates": per_k}
+    per_k = (
+        pd.DataFrame(scores).to_dict(orient="records") if not isinstance(scores, list) else scores
+    )
+    choice = {"n_clusters": k, "why": why, "mode": ccfg["n"], "estimates": est, "candidates": per_k}
     if consensus:
         choice["pac"] = consensus["pac"]
         choice["delta_area"] = consensus["delta_area"]
@@ -328,13 +350,17 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
     write_json(choice, out(out_dir / "n_clusters.json"))
     write_tsv(subtypes, out(out_dir / "subtypes.tsv"))
     if consensus:
-        write_json({key: v for key, v in consensus.items() if key not in ("matrix", "stability")},
-                   out(out_dir / "consensus.json"))
-        stab = pd.DataFrame({"sample_id": ids, "subtype": labels[k],
-                             "stability": consensus["stability"][k]})
+        write_json(
+            {key: v for key, v in consensus.items() if key not in ("matrix", "stability")},
+            out(out_dir / "consensus.json"),
+        )
+        stab = pd.DataFrame(
+            {"sample_id": ids, "subtype": labels[k], "stability": consensus["stability"][k]}
+        )
         write_tsv(stab, out(out_dir / "stability.tsv"))
-        write_parquet(_square(consensus["matrix"][k], ids),
-                      out(out_dir / "consensus_matrix.parquet"))
+        write_parquet(
+            _square(consensus["matrix"][k], ids), out(out_dir / "consensus_matrix.parquet")
+        )
     if agree:
         confusion = agree.pop("confusion")
         write_tsv(confusion.reset_index(), out(out_dir / "confusion.tsv"))
@@ -356,8 +382,14 @@ def _name_subtypes(cfg: dict, layer_file: str | None, assignments: pd.DataFrame)
         table.insert(3, "named_by", "signature")
         return table
     ks = sorted(labels.unique())
-    return pd.DataFrame({"subtype": ks, "name": [f"subtype{k}" for k in ks],
-                         "n": [int((labels == k).sum()) for k in ks], "named_by": "none"})
+    return pd.DataFrame(
+        {
+            "subtype": ks,
+            "name": [f"subtype{k}" for k in ks],
+            "n": [int((labels == k).sum()) for k in ks],
+            "named_by": "none",
+        }
+    )
 
 
 def _consensus_summary(chunk_files: list[str], ids: pd.Index, labels: dict, ks: list[int]):
@@ -376,6 +408,7 @@ def _consensus_summary(chunk_files: list[str], ids: pd.Index, labels: dict, ks: 
     summary["matrix"] = matrices
     summary["stability"] = {k: sample_stability(matrices[k], labels[k]) for k in ks}
     return summary
+
 
 def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
     from metpot.io import write_json, write_tsv
@@ -400,11 +433,16 @@ def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
         "n_low": int((scores["crs_group"] == "low").sum()),
         "high_cutoff": cutoff,
     }
-    write_json({**metrics, "excluded": result["excluded"]},
-               out(Path(args.out_dir) / "summary.json"))
+    write_json(
+        {**metrics, "excluded": result["excluded"]}, out(Path(args.out_dir) / "summary.json")
+    )
     write_json(metrics, out(Path(args.out_dir) / "metrics.json"))
-    log.info("risk score of %d patients (%d high), %d left out for missing factors",
-             len(scores), metrics["n_high"], result["n_excluded"])
+    log.info(
+        "risk score of %d patients (%d high), %d left out for missing factors",
+        len(scores),
+        metrics["n_high"],
+        result["n_excluded"],
+    )
 
 
 _YEARS = {"days": 365.25, "months": 12.0, "years": 1.0}
@@ -444,48 +482,76 @@ def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
         outcome = read_outcome(in_dir, endpoint)
         integrated = scfg["integrated_groups"] if crs is not None else None
         if integrated is not None and not set((names or {}).values()) <= set(integrated):
-            log.warning("survival.integrated_groups has no row for subtype(s) %s (name the "
-                        "subtypes with subtypes.signatures or configure the table): "
-                        "integrated risk groups skipped",
-                        ", ".join(sorted(set((names or {}).values()) - set(integrated))))
+            log.warning(
+                "survival.integrated_groups has no row for subtype(s) %s (name the "
+                "subtypes with subtypes.signatures or configure the table): "
+                "integrated risk groups skipped",
+                ", ".join(sorted(set((names or {}).values()) - set(integrated))),
+            )
             integrated = None
-        results[endpoint] = (folder, analyse_endpoint(
-            outcome["time"], outcome["event"], subtype, names, crs, covariates,
-            scfg["reference"], landmarks, integrated, scfg["bootstrap"], scfg["cv_folds"],
-            cfg.get("seed", 1),
-        ))
+        results[endpoint] = (
+            folder,
+            analyse_endpoint(
+                outcome["time"],
+                outcome["event"],
+                subtype,
+                names,
+                crs,
+                covariates,
+                scfg["reference"],
+                landmarks,
+                integrated,
+                scfg["bootstrap"],
+                scfg["cv_folds"],
+                cfg.get("seed", 1),
+            ),
+        )
     time_label = f"Time ({unit})"
     for endpoint, (folder, res) in results.items():
         lr = res["logrank"]
-        write_json({k: lr[k] for k in ("chisq", "df", "p", "n", "observed", "expected",
-                                        "groups", "names")}, out(folder / "logrank.json"))
+        write_json(
+            {
+                k: lr[k]
+                for k in ("chisq", "df", "p", "n", "observed", "expected", "groups", "names")
+            },
+            out(folder / "logrank.json"),
+        )
         write_tsv(res["pairwise"], out(folder / "logrank_pairwise.tsv"))
         for key in ("km", "landmarks", "median"):
             if key in res:
-                write_tsv(res[key], out(folder / f"km_{key}.tsv" if key != "km" else
-                                         folder / "km.tsv"))
+                write_tsv(
+                    res[key], out(folder / f"km_{key}.tsv" if key != "km" else folder / "km.tsv")
+                )
         write_tsv(res["cox_subtype"].table, out(folder / "cox_subtype.tsv"))
         write_json(res["cox_subtype"].to_dict(), out(folder / "cox_subtype.json"))
         outcome = read_outcome(in_dir, endpoint)
         ids = [s for s in outcome.index if s in subtype.index]
         groups = subtype.loc[ids].map(lambda k: (names or {}).get(int(k), f"subtype{k}"))
-        fig = km_plot(outcome.loc[ids, "time"].to_numpy(), outcome.loc[ids, "event"].to_numpy(),
-                      groups.to_numpy(), title=f"{endpoint.upper()} by subtype",
-                      time_label=time_label)
+        fig = km_plot(
+            outcome.loc[ids, "time"].to_numpy(),
+            outcome.loc[ids, "event"].to_numpy(),
+            groups.to_numpy(),
+            title=f"{endpoint.upper()} by subtype",
+            time_label=time_label,
+        )
         save_figure(fig, out(folder / "km_subtype.svg").with_suffix(""))
         out(folder / "km_subtype.png")
         if "cox_multivariable" in res:
             write_tsv(res["cox_multivariable"].table, out(folder / "cox_multivariable.tsv"))
-            write_json({"model": res["cox_multivariable"].to_dict(),
-                        "reduced_model": res["cox_reduced"].to_dict(),
-                        "lr_test_adding_subtype": res["lr_subtype"]},
-                       out(folder / "cox_multivariable.json"))
+            write_json(
+                {
+                    "model": res["cox_multivariable"].to_dict(),
+                    "reduced_model": res["cox_reduced"].to_dict(),
+                    "lr_test_adding_subtype": res["lr_subtype"],
+                },
+                out(folder / "cox_multivariable.json"),
+            )
             write_tsv(res["zph"].reset_index(names="term"), out(folder / "cox_zph.tsv"))
             write_tsv(res["concordance"], out(folder / "concordance.tsv"))
-            write_tsv(res["concordance_differences"],
-                      out(folder / "concordance_differences.tsv"))
-            fig = forest_plot(res["cox_multivariable"],
-                              title=f"{endpoint.upper()}: Cox model (Efron)")
+            write_tsv(res["concordance_differences"], out(folder / "concordance_differences.tsv"))
+            fig = forest_plot(
+                res["cox_multivariable"], title=f"{endpoint.upper()}: Cox model (Efron)"
+            )
             save_figure(fig, out(folder / "forest.svg").with_suffix(""))
             out(folder / "forest.png")
         if "integrated" in res:
@@ -497,16 +563,25 @@ def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
                 if key in integ:
                     write_tsv(integ[key], out(folder / f"integrated_km_{key}.tsv"))
             grp = integ["groups"].set_index("sample_id")
-            fig = km_plot(outcome.loc[grp.index, "time"].to_numpy(),
-                          outcome.loc[grp.index, "event"].to_numpy(),
-                          grp["risk_group"].to_numpy(), logrank=integ["logrank"],
-                          title=f"{endpoint.upper()} by integrated risk group",
-                          time_label=time_label)
+            fig = km_plot(
+                outcome.loc[grp.index, "time"].to_numpy(),
+                outcome.loc[grp.index, "event"].to_numpy(),
+                grp["risk_group"].to_numpy(),
+                logrank=integ["logrank"],
+                title=f"{endpoint.upper()} by integrated risk group",
+                time_label=time_label,
+            )
             save_figure(fig, out(folder / "km_integrated.svg").with_suffix(""))
             out(folder / "km_integrated.png")
         metrics.update({f"{endpoint}.{k}": v for k, v in res["metrics"].items()})
-        log.info("%s: log-rank chi-square %.2f (df %d), p = %.3g over %d patients",
-                 endpoint.upper(), lr["chisq"], lr["df"], lr["p"], res["n"])
+        log.info(
+            "%s: log-rank chi-square %.2f (df %d), p = %.3g over %d patients",
+            endpoint.upper(),
+            lr["chisq"],
+            lr["df"],
+            lr["p"],
+            res["n"],
+        )
     write_json(metrics, out(out_dir / "metrics.json"))
 
 

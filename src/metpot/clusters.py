@@ -53,8 +53,8 @@ def choose_n_clusters(
         return k, (
             f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree; "
             f"k = {k} has the lower consensus PAC ({pac[eg]:.3f} vs {pac[rc]:.3f})"
-            if k == eg else
-            f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree; "
+            if k == eg
+            else f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree; "
             f"k = {k} has the lower or equal consensus PAC ({pac[rc]:.3f} vs {pac[eg]:.3f})"
         )
     return rc, (
@@ -121,8 +121,9 @@ def signature_scores(X: pd.DataFrame, signatures: Mapping[str, Sequence[str]]) -
         present = [g for g in genes if g in Z.columns]
         absent = [g for g in genes if g not in Z.columns]
         if absent:
-            warn_data(f"signature {name}: {len(absent)} feature(s) not in the data: "
-                      f"{name_list(absent)}")
+            warn_data(
+                f"signature {name}: {len(absent)} feature(s) not in the data: {name_list(absent)}"
+            )
         if not present:
             raise MetpotError(f"signature {name}: none of its features is in the data")
         out[name] = Z[present].mean(axis=1)

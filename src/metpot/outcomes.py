@@ -54,8 +54,14 @@ def km_tables(
         curves.append(km.assign(group=g))
         if len(landmarks):
             marks.append(survival_at(km, list(landmarks)).assign(group=g))
-        medians.append({"group": g, "n": int(mask.sum()), "events": int(event[mask].sum()),
-                        **median_survival(km)})
+        medians.append(
+            {
+                "group": g,
+                "n": int(mask.sum()),
+                "events": int(event[mask].sum()),
+                **median_survival(km),
+            }
+        )
     cols = lambda f: ["group", *[c for c in f.columns if c != "group"]]  # noqa: E731
     km = pd.concat(curves, ignore_index=True)
     out = {"km": km[cols(km)], "median": pd.DataFrame(medians)}
@@ -130,8 +136,9 @@ def analyse_endpoint(
     ids = [s for s in time.index if s in subtype.index]
     if len(ids) < len(time):
         missing = [s for s in time.index if s not in subtype.index]
-        warn_data(f"{len(missing)} patient(s) with survival but no subtype left out: "
-                  f"{name_list(missing)}")
+        warn_data(
+            f"{len(missing)} patient(s) with survival but no subtype left out: {name_list(missing)}"
+        )
     if not ids:
         raise MetpotError("no patient has both a subtype and usable survival")
     t = time.loc[ids].to_numpy(float)
@@ -151,8 +158,12 @@ def analyse_endpoint(
     dummies = treatment_dummies(g, reference=ref, prefix="subtype=", index=ids)
     out["cox_subtype"] = cox_ph(dummies, t, e)
     out["reference"] = ref
-    metrics = {"n": len(ids), "events": int(e.sum()), "logrank.chisq": lr["chisq"],
-               "logrank.p": lr["p"]}
+    metrics = {
+        "n": len(ids),
+        "events": int(e.sum()),
+        "logrank.chisq": lr["chisq"],
+        "logrank.p": lr["p"],
+    }
 
     if crs is not None and len(crs):
         both = [s for s in ids if s in crs.index]
@@ -160,8 +171,10 @@ def analyse_endpoint(
             complete = covariates.reindex(both).dropna()
             dropped = [s for s in both if s not in complete.index]
             if dropped:
-                warn_data(f"{len(dropped)} patient(s) with a missing covariate left out of the "
-                          f"multivariable Cox model: {name_list(dropped)}")
+                warn_data(
+                    f"{len(dropped)} patient(s) with a missing covariate left out of the "
+                    f"multivariable Cox model: {name_list(dropped)}"
+                )
             both = list(complete.index)
         if len(both) < 10:
             raise MetpotError(f"only {len(both)} patients have subtype, risk score and survival")
@@ -181,35 +194,47 @@ def analyse_endpoint(
 
         out["cox_multivariable"] = full_fit
         out["cox_reduced"] = reduced_fit
-        out["lr_subtype"] = {"stat": float(stat), "df": int(df), "p": float(chi2.sf(stat, df)),
-                             "n": len(both)}
-        out["zph"] = cox_zph(full_fit)
-        sub_fit = cox_ph(sub, tb, eb)
-        lp = {
-            "crs": score.to_numpy(),
-            "subtype": sub.to_numpy() @ np.nan_to_num(np.asarray(sub_fit.coef, dtype=float)),
-            "crs+subtype": full.to_numpy() @ np.nan_to_num(np.asarray(full_fit.coef, float)),
+        out["lr_subtype"] = {
+            "stat": float(stat),
+            "df": int(df),
+            "p": float(chi2.sf(stat, df)),
+            "n": len(both),
         }
-        conc = concordance_table(tb, eb, lp, n_boot=n_boot, seed=seed,
-                                 compare=[("crs+subtype", "crs")])
+        out["zph"] = cox_zph(full_fit)
+        # Concordance compares the score alone with score + subtype, as published; the
+        # configured covariates belong to the Cox models above, not to this comparison.
+        designs = {
+            "crs": score.to_frame(),
+            "subtype": sub,
+            "crs+subtype": score.to_frame().join(sub),
+        }
+        lp = {}
+        for name, design in designs.items():
+            fit = cox_ph(design, tb, eb)
+            lp[name] = design.to_numpy(float) @ np.nan_to_num(np.asarray(fit.coef, dtype=float))
+        conc = concordance_table(
+            tb, eb, lp, n_boot=n_boot, seed=seed, compare=[("crs+subtype", "crs")]
+        )
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(both))
         folds = [np.sort(order[i::cv_folds]) for i in range(cv_folds)]
-        designs = {"crs": base, "subtype": sub, "crs+subtype": full}
         table = conc["table"]
-        table["harrell_c_cv"] = [
-            harrell_c(tb, eb, _cv_linear_predictor(designs[p], tb, eb, folds))
-            for p in table["predictor"]
-        ]
-        table["uno_c_cv"] = [
-            uno_c(tb, eb, _cv_linear_predictor(designs[p], tb, eb, folds))
-            for p in table["predictor"]
-        ]
+        cv_lp = {p: _cv_linear_predictor(designs[p], tb, eb, folds) for p in table["predictor"]}
+        table["harrell_c_cv"] = [harrell_c(tb, eb, cv_lp[p]) for p in table["predictor"]]
+        table["uno_c_cv"] = [uno_c(tb, eb, cv_lp[p]) for p in table["predictor"]]
         out["concordance"] = table
         out["concordance_differences"] = conc["differences"]
         for row in table.itertuples():
-            for m in ("harrell_c", "harrell_lower", "harrell_upper", "uno_c", "uno_lower",
-                      "uno_upper", "harrell_c_cv", "uno_c_cv"):
+            for m in (
+                "harrell_c",
+                "harrell_lower",
+                "harrell_upper",
+                "uno_c",
+                "uno_lower",
+                "uno_upper",
+                "harrell_c_cv",
+                "uno_c_cv",
+            ):
                 metrics[f"c.{row.predictor}.{m}"] = float(getattr(row, m))
         metrics["lr_subtype.p"] = out["lr_subtype"]["p"]
         if integrated_table is not None:
@@ -233,10 +258,17 @@ def _integrated(t, e, subtype: pd.Series, crs_group: pd.Series, table, landmarks
         )
     groups = integrated_risk_groups(subtype, crs_group, table).astype(str)
     cross = pd.crosstab(subtype.rename("subtype"), crs_group.rename("crs_group"))
-    out = {"groups": pd.DataFrame({"sample_id": subtype.index, "subtype": subtype.to_numpy(),
-                                   "crs_group": crs_group.to_numpy(),
-                                   "risk_group": groups.to_numpy()}),
-           "cross_table": cross}
+    out = {
+        "groups": pd.DataFrame(
+            {
+                "sample_id": subtype.index,
+                "subtype": subtype.to_numpy(),
+                "crs_group": crs_group.to_numpy(),
+                "risk_group": groups.to_numpy(),
+            }
+        ),
+        "cross_table": cross,
+    }
     if groups.nunique() > 1:
         out["logrank"] = logrank_test(t, e, groups.to_numpy())
     else:

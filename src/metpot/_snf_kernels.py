@@ -1,0 +1,353 @@
+"""Numba kernels for :mod:`metpot.snf`.
+
+All kernels work in float64 on C-contiguous arrays and most of them update their
+argument in place, so that the fusion of N x N networks needs only a handful of
+N x N buffers. Their arithmetic follows the R code of SNFtool operation by operation
+(e.g. ``(a + b) / 2`` for the symmetrisation, which is exactly symmetric), so that
+the results agree with the reference to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+EPS = float(np.finfo(np.float64).eps)
+_M_1_SQRT_2PI = 0.398942280401432677939946059934
+_DNORM_HUGE = 2.0 * math.sqrt(np.finfo(np.float64).max)
+# sqrt(-2 * log(2) * (DBL_MIN_EXP + 1 - DBL_MANT_DIG)), R's underflow boundary of dnorm
+_DNORM_UNDERFLOW = math.sqrt(-2.0 * math.log(2.0) * (-1021 + 1 - 53))
+_BLOCK = 64
+
+
+@njit(cache=True, inline="always")
+def _dnorm0(x, sigma):
+    """R's ``dnorm(x, 0, sigma)`` (the accurate branch of R >= 3.1, ``dnorm4``)."""
+    x = abs(x / sigma)
+    if x >= _DNORM_HUGE:
+        return 0.0
+    if x < 5.0:
+        return _M_1_SQRT_2PI * math.exp(-0.5 * x * x) / sigma
+    if x > _DNORM_UNDERFLOW:
+        return 0.0
+    x1 = np.rint(x * 65536.0) / 65536.0
+    x2 = x - x1
+    return _M_1_SQRT_2PI / sigma * (math.exp(-0.5 * x1 * x1) * math.exp((-0.5 * x2 - x1) * x2))
+
+
+@njit(parallel=True, cache=True)
+def dist2_finish(G, sx, sy):
+    """In place ``G[i, j] <- (sx[i] + sy[j]) - 2 * G[i, j]``, negatives set to 0 (R dist2)."""
+    n, m = G.shape
+    for i in prange(n):
+        a = sx[i]
+        for j in range(m):
+            v = (a + sy[j]) - 2.0 * G[i, j]
+            if v < 0.0:
+                v = 0.0
+            G[i, j] = v
+
+
+@njit(cache=True)
+def _tile_pairs(n):
+    nb = (n + _BLOCK - 1) // _BLOCK
+    npairs = nb * (nb + 1) // 2
+    bi = np.empty(npairs, np.int64)
+    bj = np.empty(npairs, np.int64)
+    p = 0
+    for i in range(nb):
+        for j in range(i, nb):
+            bi[p] = i
+            bj[p] = j
+            p += 1
+    return bi, bj
+
+
+@njit(parallel=True, cache=True)
+def symmetrize(A, diag_add):
+    """In place ``A <- (A + t(A) + diag_add * I) / 2`` (R's ``(X + t(X)) / 2``, exact)."""
+    n = A.shape[0]
+    bi, bj = _tile_pairs(n)
+    for p in prange(bi.shape[0]):
+        i0 = bi[p] * _BLOCK
+        j0 = bj[p] * _BLOCK
+        i1 = min(i0 + _BLOCK, n)
+        j1 = min(j0 + _BLOCK, n)
+        if i0 == j0:
+            for i in range(i0, i1):
+                A[i, i] = (A[i, i] + A[i, i] + diag_add) / 2.0
+                for j in range(i + 1, i1):
+                    v = (A[i, j] + A[j, i]) / 2.0
+                    A[i, j] = v
+                    A[j, i] = v
+        else:
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    v = (A[i, j] + A[j, i]) / 2.0
+                    A[i, j] = v
+                    A[j, i] = v
+
+
+@njit(parallel=True, cache=True)
+def neighbour_means(D, K):
+    """Mean of the sorted row positions 2..K+1 (1-based) of each row, plus eps."""
+    n = D.shape[0]
+    out = np.empty(n)
+    for i in prange(n):
+        part = np.partition(D[i], K)
+        head = np.sort(part[: K + 1])
+        s = 0.0
+        for k in range(1, K + 1):
+            s += head[k]
+        out[i] = s / K + EPS
+    return out
+
+
+@njit(parallel=True, cache=True)
+def affinity_inplace(D, means, mu):
+    """In place SNFtool ``affinityMatrix`` kernel on a symmetric, zero-diagonal ``D``.
+
+    ``Sig = (m_i + m_j) / 2 / 3 * 2 + D / 3 + eps`` clamped below at eps, then
+    ``dnorm(D, 0, mu * Sig)``. Every entry depends only on itself and ``means``, and
+    the formula is exactly symmetric, so the R symmetrisation step is the identity.
+    """
+    n = D.shape[0]
+    for i in prange(n):
+        mi = means[i]
+        for j in range(n):
+            d = D[i, j]
+            sig = (mi + means[j]) / 2.0 / 3.0 * 2.0 + d / 3.0 + EPS
+            if sig <= EPS:
+                sig = EPS
+            D[i, j] = _dnorm0(d, mu * sig)
+
+
+@njit(parallel=True, cache=True)
+def normalize_half(src, dst):
+    """SNFtool >= 2.2.1 ``normalize``: ``X / (2 (rowSums(X) - diag(X)))``, diagonal 0.5.
+
+    A zero denominator ``rowSums(X) - diag(X)`` is replaced by 1. ``dst`` may be ``src``.
+    """
+    n = src.shape[0]
+    for i in prange(n):
+        s = 0.0
+        for j in range(n):
+            s += src[i, j]
+        s = s - src[i, i]
+        if s == 0.0:
+            s = 1.0
+        den = 2.0 * s
+        for j in range(n):
+            dst[i, j] = src[i, j] / den
+        dst[i, i] = 0.5
+
+
+@njit(parallel=True, cache=True)
+def normalize_rows(src, dst):
+    """``X / rowSums(X)`` (SNFtool <= 2.2). ``dst`` may be ``src``."""
+    n, m = src.shape
+    for i in prange(n):
+        s = 0.0
+        for j in range(m):
+            s += src[i, j]
+        for j in range(m):
+            dst[i, j] = src[i, j] / s
+
+
+@njit(parallel=True, cache=True)
+def dominate_set(W, K):
+    """Sparse rows of SNFtool ``.dominateset``: the K largest entries per row, row-normalised.
+
+    R keeps the last K positions of ``sort(x, index.return = TRUE)``, a stable ascending
+    sort: all entries above the K-th largest value are kept and, among entries equal to
+    it, those with the highest column indices. Returns ``(idx, val)``, each n x K, the
+    column indices ascending within a row.
+    """
+    n, m = W.shape
+    idx = np.empty((n, K), np.int64)
+    val = np.empty((n, K))
+    for i in prange(n):
+        row = W[i]
+        thr = np.partition(row, m - K)[m - K]
+        c = 0
+        for j in range(m):
+            if row[j] > thr:
+                idx[i, c] = j
+                c += 1
+        j = m - 1
+        while c < K:
+            if row[j] == thr:
+                idx[i, c] = j
+                c += 1
+            j -= 1
+        sel = np.sort(idx[i])
+        s = 0.0
+        for k in range(K):
+            idx[i, k] = sel[k]
+            s += row[sel[k]]
+        for k in range(K):
+            val[i, k] = row[sel[k]] / s
+    return idx, val
+
+
+@njit(parallel=True, cache=True)
+def spmm_t(idx, val, X, out, width, upper):
+    """``out <- (S @ X).T`` for the sparse ``S`` given by ``(idx, val)`` (K entries per row).
+
+    Cost O(n m K). Parallel over column tiles of ``X`` (rows of ``out``); each tile of
+    ``X`` (n x width) stays in cache while the K-sparse rows of ``S`` sweep over it.
+    Applying it twice gives ``S @ X @ S.T`` for any square ``X``. With ``upper`` only
+    the entries ``out[c, i]`` with ``i >= c0`` (the start of the tile of ``c``) are
+    computed, which covers the upper triangle (half the work); the rest is left as is.
+    """
+    n = idx.shape[0]
+    K = idx.shape[1]
+    K4 = K - K % 4
+    m = X.shape[1]
+    ib = 64
+    ntiles = (m + width - 1) // width
+    for t in prange(ntiles):
+        # interleave tiles from both ends so that triangular work is balanced
+        tt = t // 2 if t % 2 == 0 else ntiles - 1 - t // 2
+        c0 = tt * width
+        w = min(width, m - c0)
+        # pack the n x w tile contiguously: few TLB misses for the random row accesses
+        tile = np.empty((X.shape[0], w))
+        for k in range(X.shape[0]):
+            for c in range(w):
+                tile[k, c] = X[k, c0 + c]
+        buf = np.empty((ib, w))
+        start = c0 if upper else 0
+        for i0 in range(start, n, ib):
+            i1 = min(i0 + ib, n)
+            for i in range(i0, i1):
+                acc = buf[i - i0]
+                for c in range(w):
+                    acc[c] = 0.0
+                for kk in range(0, K4, 4):
+                    s0 = val[i, kk]
+                    s1 = val[i, kk + 1]
+                    s2 = val[i, kk + 2]
+                    s3 = val[i, kk + 3]
+                    r0 = tile[idx[i, kk]]
+                    r1 = tile[idx[i, kk + 1]]
+                    r2 = tile[idx[i, kk + 2]]
+                    r3 = tile[idx[i, kk + 3]]
+                    for c in range(w):
+                        acc[c] += (s0 * r0[c] + s1 * r1[c]) + (s2 * r2[c] + s3 * r3[c])
+                for kk in range(K4, K):
+                    s0 = val[i, kk]
+                    r0 = tile[idx[i, kk]]
+                    for c in range(w):
+                        acc[c] += s0 * r0[c]
+            for c in range(w):
+                orow = out[c0 + c]
+                for i in range(i0, i1):
+                    orow[i] = buf[i - i0, c]
+
+
+@njit(parallel=True, cache=True)
+def upper_row_sums(A):
+    """Row sums of the symmetric matrix whose upper triangle (j >= i) is that of ``A``."""
+    n = A.shape[0]
+    nb = (n + _BLOCK - 1) // _BLOCK
+    bi, bj = _tile_pairs(n)
+    part = np.zeros((nb, n))
+    for p in prange(bi.shape[0]):
+        b_i = bi[p]
+        b_j = bj[p]
+        i0 = b_i * _BLOCK
+        j0 = b_j * _BLOCK
+        i1 = min(i0 + _BLOCK, n)
+        j1 = min(j0 + _BLOCK, n)
+        rowacc = np.zeros(_BLOCK)
+        colacc = np.zeros(_BLOCK)
+        if b_i == b_j:
+            for i in range(i0, i1):
+                s = A[i, i]
+                for j in range(i + 1, j1):
+                    v = A[i, j]
+                    s += v
+                    colacc[j - j0] += v
+                rowacc[i - i0] = s
+            for i in range(i0, i1):
+                part[b_i, i] = rowacc[i - i0] + colacc[i - i0]
+        else:
+            for i in range(i0, i1):
+                s = 0.0
+                for j in range(j0, j1):
+                    v = A[i, j]
+                    s += v
+                    colacc[j - j0] += v
+                rowacc[i - i0] = s
+            for i in range(i0, i1):
+                part[b_j, i] = rowacc[i - i0]
+            for j in range(j0, j1):
+                part[b_i, j] = colacc[j - j0]
+    out = np.zeros(n)
+    for i in prange(n):
+        s = 0.0
+        for b in range(nb):
+            s += part[b, i]
+        out[i] = s
+    return out
+
+
+@njit(parallel=True, cache=True)
+def upper_normalize_half_sym(A, rowsums):
+    """From the upper triangle of a symmetric ``A``: SNFtool 2.3 ``normalize`` + symmetrise.
+
+    ``A[i, j] <- (A_ij / den_i + A_ij / den_j) / 2`` with ``den_i = 2 (rowSums_i - A_ii)``
+    (a zero ``rowSums_i - A_ii`` replaced by 1) and the diagonal set to 0.5; both
+    triangles are written.
+    """
+    n = A.shape[0]
+    den = np.empty(n)
+    for i in range(n):
+        s = rowsums[i] - A[i, i]
+        if s == 0.0:
+            s = 1.0
+        den[i] = 2.0 * s
+    bi, bj = _tile_pairs(n)
+    for p in prange(bi.shape[0]):
+        i0 = bi[p] * _BLOCK
+        j0 = bj[p] * _BLOCK
+        i1 = min(i0 + _BLOCK, n)
+        j1 = min(j0 + _BLOCK, n)
+        for i in range(i0, i1):
+            di = den[i]
+            for j in range(max(i + 1, j0), j1):
+                v = A[i, j]
+                v = (v / di + v / den[j]) / 2.0
+                A[i, j] = v
+                A[j, i] = v
+            if j0 == i0:
+                A[i, i] = 0.5
+
+
+@njit(parallel=True, cache=True)
+def upper_mirror(A, diag_add):
+    """Copy the upper triangle of ``A`` to the lower one and add ``diag_add`` to the diagonal."""
+    n = A.shape[0]
+    bi, bj = _tile_pairs(n)
+    for p in prange(bi.shape[0]):
+        i0 = bi[p] * _BLOCK
+        j0 = bj[p] * _BLOCK
+        i1 = min(i0 + _BLOCK, n)
+        j1 = min(j0 + _BLOCK, n)
+        for i in range(i0, i1):
+            for j in range(max(i + 1, j0), j1):
+                A[j, i] = A[i, j]
+            if j0 == i0:
+                A[i, i] = A[i, i] + diag_add
+
+
+@njit(parallel=True, cache=True)
+def add_into(out, A, B, divisor):
+    """``out <- (A + B) / divisor``, row-parallel. ``out`` may be ``A`` or ``B``."""
+    n, m = out.shape
+    for i in prange(n):
+        for j in range(m):
+            out[i, j] = (A[i, j] + B[i, j]) / divisor
