@@ -78,11 +78,11 @@ def test_demo_immune_has_the_best_survival(demo):
 
 def test_demo_concordance_reported_with_cis(demo):
     table = demo["concordance"].set_index("predictor")
-    for p in ("crs", "crs+subtype"):
+    for p in ("crs", "crs_subtype"):
         row = table.loc[p]
         assert row["harrell_lower"] < row["harrell_c"] < row["harrell_upper"]
         assert row["uno_lower"] < row["uno_c"] < row["uno_upper"]
-    assert table.loc["crs+subtype", "harrell_c"] > table.loc["crs", "harrell_c"]
+    assert table.loc["crs_subtype", "harrell_c"] > table.loc["crs", "harrell_c"]
     diff = demo["concordance_differences"]
     assert set(diff["metric"]) == {"harrell", "uno"}
 

@@ -147,7 +147,7 @@ def test_tracked_run_records_params_metrics_inputs_and_artifacts(tmp_path):
     assert {d.dataset.name for d in run.inputs.dataset_inputs} >= {"mrna", "mirna", "clinical"}
     assert metrics["clusters.n_clusters"] >= 2
     assert "clusters.truth.ari" in metrics and "survival.os.logrank.p" in metrics
-    assert "survival.os.c.crs+subtype.harrell_c" in metrics
+    assert "survival.os.c.crs_subtype.harrell_c" in metrics
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == "demo"
     artifacts = set()

@@ -192,107 +192,177 @@ def dominate_set(W, K):
     return idx, val
 
 
-@njit(parallel=True, cache=True)
-def spmm_t(idx, val, X, out, width, upper):
-    """``out <- (S @ X).T`` for the sparse ``S`` given by ``(idx, val)`` (K entries per row).
+# How spmm_t reads its input X (the "network representation"):
+#   PLAIN   X is a general matrix, read as is.
+#   SYM     X is symmetric and only its upper triangle (j >= i) is read.
+#   HALF    as SYM, then SNFtool >= 2.2.1 normalize + symmetrise applied on the fly:
+#           (u / den_i + u / den_j) / 2 off the diagonal, 0.5 on it.
+#   PLUS_I  as SYM, plus 1 on the diagonal (SNFtool <= 2.2: W + I, then symmetrise).
+PLAIN, SYM, HALF, PLUS_I = -1, 0, 1, 2
 
-    Cost O(n m K). Parallel over column tiles of ``X`` (rows of ``out``); each tile of
-    ``X`` (n x width) stays in cache while the K-sparse rows of ``S`` sweep over it.
-    Applying it twice gives ``S @ X @ S.T`` for any square ``X``. With ``upper`` only
-    the entries ``out[c, i]`` with ``i >= c0`` (the start of the tile of ``c``) are
-    computed, which covers the upper triangle (half the work); the rest is left as is.
+
+@njit(cache=True, inline="always")
+def _value(u, den, mode, a, b):
+    if mode == HALF:
+        if a == b:
+            return 0.5
+        return (u / den[a] + u / den[b]) / 2.0
+    if mode == PLUS_I and a == b:
+        return u + 1.0
+    return u
+
+
+@njit(cache=True)
+def _pack(X, den, mode, tile, c0, w):
+    """``tile[k, c] <- value of X[k, c0 + c]`` under ``mode`` (see above), all rows k."""
+    nr = X.shape[0]
+    if mode == PLAIN:
+        for k in range(nr):
+            for c in range(w):
+                tile[k, c] = X[k, c0 + c]
+        return
+    c1 = c0 + w
+    # rows above the tile: (k, c0 + c) is in the upper triangle, contiguous in row k
+    for k in range(c0):
+        if mode == HALF:
+            dk = den[k]
+            for c in range(w):
+                u = X[k, c0 + c]
+                tile[k, c] = (u / dk + u / den[c0 + c]) / 2.0
+        else:
+            for c in range(w):
+                tile[k, c] = X[k, c0 + c]
+    # the diagonal block
+    for k in range(c0, c1):
+        for c in range(w):
+            b = c0 + c
+            if k <= b:
+                tile[k, c] = _value(X[k, b], den, mode, k, b)
+            else:
+                tile[k, c] = _value(X[b, k], den, mode, b, k)
+    # rows below: (k, c0 + c) is mirrored from row c0 + c, read in blocks of 64 rows
+    for k0 in range(c1, nr, 64):
+        k1 = min(k0 + 64, nr)
+        for c in range(w):
+            b = c0 + c
+            row = X[b]
+            if mode == HALF:
+                db = den[b]
+                for k in range(k0, k1):
+                    u = row[k]
+                    tile[k, c] = (u / db + u / den[k]) / 2.0
+            else:
+                for k in range(k0, k1):
+                    tile[k, c] = row[k]
+
+
+@njit(parallel=True, cache=True)
+def spmm_t(idx, val, X, den, mode, out, width, upper, want_sums, nthreads):
+    """``out <- (S @ V).T`` with V the matrix that ``X`` represents under ``mode``.
+
+    ``S`` is given by ``(idx, val)`` (K entries per row). Cost O(n^2 K). Each thread
+    takes column tiles of V (rows of ``out``) round-robin and packs the n x width tile
+    contiguously, so that the K-sparse rows of ``S`` sweep over a cached block.
+    Applying it twice (the second time with ``PLAIN``) gives ``S V S^T``.
+
+    With ``upper`` only the entries ``out[c, i]`` with ``i >= c0`` (the start of the
+    tile of ``c``) are computed, which covers the upper triangle (half the work); with
+    ``want_sums`` the row sums of the symmetric matrix whose upper triangle is that of
+    ``out`` are returned (else an empty array).
     """
     n = idx.shape[0]
     K = idx.shape[1]
     K4 = K - K % 4
-    m = X.shape[1]
+    m = n
+    nr = X.shape[0]
     ib = 64
     ntiles = (m + width - 1) // width
-    for t in prange(ntiles):
-        # interleave tiles from both ends so that triangular work is balanced
-        tt = t // 2 if t % 2 == 0 else ntiles - 1 - t // 2
-        c0 = tt * width
-        w = min(width, m - c0)
-        # pack the n x w tile contiguously: few TLB misses for the random row accesses
-        tile = np.empty((X.shape[0], w))
-        for k in range(X.shape[0]):
-            for c in range(w):
-                tile[k, c] = X[k, c0 + c]
-        buf = np.empty((ib, w))
-        start = c0 if upper else 0
-        for i0 in range(start, n, ib):
-            i1 = min(i0 + ib, n)
-            for i in range(i0, i1):
-                acc = buf[i - i0]
-                for c in range(w):
-                    acc[c] = 0.0
-                for kk in range(0, K4, 4):
-                    s0 = val[i, kk]
-                    s1 = val[i, kk + 1]
-                    s2 = val[i, kk + 2]
-                    s3 = val[i, kk + 3]
-                    r0 = tile[idx[i, kk]]
-                    r1 = tile[idx[i, kk + 1]]
-                    r2 = tile[idx[i, kk + 2]]
-                    r3 = tile[idx[i, kk + 3]]
-                    for c in range(w):
-                        acc[c] += (s0 * r0[c] + s1 * r1[c]) + (s2 * r2[c] + s3 * r3[c])
-                for kk in range(K4, K):
-                    s0 = val[i, kk]
-                    r0 = tile[idx[i, kk]]
-                    for c in range(w):
-                        acc[c] += s0 * r0[c]
-            for c in range(w):
-                orow = out[c0 + c]
+    nth = max(1, min(nthreads, ntiles))
+    part = np.zeros((nth, n if want_sums else 0))
+    for th in prange(nth):
+        tile = np.empty((nr, width))
+        buf = np.empty((ib, width))
+        for q in range(th, ntiles, nth):
+            c0 = q * width
+            w = min(width, m - c0)
+            _pack(X, den, mode, tile, c0, w)
+            start = c0 if upper else 0
+            for i0 in range(start, n, ib):
+                i1 = min(i0 + ib, n)
                 for i in range(i0, i1):
-                    orow[i] = buf[i - i0, c]
+                    acc = buf[i - i0]
+                    for c in range(w):
+                        acc[c] = 0.0
+                    for kk in range(0, K4, 4):
+                        s0 = val[i, kk]
+                        s1 = val[i, kk + 1]
+                        s2 = val[i, kk + 2]
+                        s3 = val[i, kk + 3]
+                        r0 = tile[idx[i, kk]]
+                        r1 = tile[idx[i, kk + 1]]
+                        r2 = tile[idx[i, kk + 2]]
+                        r3 = tile[idx[i, kk + 3]]
+                        for c in range(w):
+                            acc[c] += (s0 * r0[c] + s1 * r1[c]) + (s2 * r2[c] + s3 * r3[c])
+                    for kk in range(K4, K):
+                        s0 = val[i, kk]
+                        r0 = tile[idx[i, kk]]
+                        for c in range(w):
+                            acc[c] += s0 * r0[c]
+                for c in range(w):
+                    cc = c0 + c
+                    orow = out[cc]
+                    if want_sums:
+                        s = 0.0
+                        for i in range(i0, i1):
+                            v = buf[i - i0, c]
+                            orow[i] = v
+                            if i > cc:
+                                s += v
+                                part[th, i] += v
+                            elif i == cc:
+                                s += v
+                        part[th, cc] += s
+                    else:
+                        for i in range(i0, i1):
+                            orow[i] = buf[i - i0, c]
+    sums = np.zeros(n if want_sums else 0)
+    for th in range(nth):
+        for i in range(sums.shape[0]):
+            sums[i] += part[th, i]
+    return sums
 
 
 @njit(parallel=True, cache=True)
-def upper_row_sums(A):
-    """Row sums of the symmetric matrix whose upper triangle (j >= i) is that of ``A``."""
-    n = A.shape[0]
-    nb = (n + _BLOCK - 1) // _BLOCK
+def half_denominators(U, rowsums):
+    """``2 (rowSums - diag)`` with a zero ``rowSums - diag`` replaced by 1 (SNFtool 2.3)."""
+    n = U.shape[0]
+    den = np.empty(n)
+    for i in prange(n):
+        s = rowsums[i] - U[i, i]
+        if s == 0.0:
+            s = 1.0
+        den[i] = 2.0 * s
+    return den
+
+
+@njit(parallel=True, cache=True)
+def materialize_mean2(U0, den0, mode0, U1, den1, mode1, out):
+    """``out <- (V0 + V1) / 2`` for two networks held as (upper triangle, den, mode)."""
+    n = out.shape[0]
     bi, bj = _tile_pairs(n)
-    part = np.zeros((nb, n))
     for p in prange(bi.shape[0]):
-        b_i = bi[p]
-        b_j = bj[p]
-        i0 = b_i * _BLOCK
-        j0 = b_j * _BLOCK
+        i0 = bi[p] * _BLOCK
+        j0 = bj[p] * _BLOCK
         i1 = min(i0 + _BLOCK, n)
         j1 = min(j0 + _BLOCK, n)
-        rowacc = np.zeros(_BLOCK)
-        colacc = np.zeros(_BLOCK)
-        if b_i == b_j:
-            for i in range(i0, i1):
-                s = A[i, i]
-                for j in range(i + 1, j1):
-                    v = A[i, j]
-                    s += v
-                    colacc[j - j0] += v
-                rowacc[i - i0] = s
-            for i in range(i0, i1):
-                part[b_i, i] = rowacc[i - i0] + colacc[i - i0]
-        else:
-            for i in range(i0, i1):
-                s = 0.0
-                for j in range(j0, j1):
-                    v = A[i, j]
-                    s += v
-                    colacc[j - j0] += v
-                rowacc[i - i0] = s
-            for i in range(i0, i1):
-                part[b_j, i] = rowacc[i - i0]
-            for j in range(j0, j1):
-                part[b_i, j] = colacc[j - j0]
-    out = np.zeros(n)
-    for i in prange(n):
-        s = 0.0
-        for b in range(nb):
-            s += part[b, i]
-        out[i] = s
-    return out
+        for i in range(i0, i1):
+            for j in range(max(i, j0), j1):
+                v = (
+                    _value(U0[i, j], den0, mode0, i, j) + _value(U1[i, j], den1, mode1, i, j)
+                ) / 2.0
+                out[i, j] = v
+                out[j, i] = v
 
 
 @njit(parallel=True, cache=True)
@@ -342,12 +412,3 @@ def upper_mirror(A, diag_add):
                 A[j, i] = A[i, j]
             if j0 == i0:
                 A[i, i] = A[i, i] + diag_add
-
-
-@njit(parallel=True, cache=True)
-def add_into(out, A, B, divisor):
-    """``out <- (A + B) / divisor``, row-parallel. ``out`` may be ``A`` or ``B``."""
-    n, m = out.shape
-    for i in prange(n):
-        for j in range(m):
-            out[i, j] = (A[i, j] + B[i, j]) / divisor

@@ -206,14 +206,14 @@ def analyse_endpoint(
         designs = {
             "crs": score.to_frame(),
             "subtype": sub,
-            "crs+subtype": score.to_frame().join(sub),
+            "crs_subtype": score.to_frame().join(sub),
         }
         lp = {}
         for name, design in designs.items():
             fit = cox_ph(design, tb, eb)
             lp[name] = design.to_numpy(float) @ np.nan_to_num(np.asarray(fit.coef, dtype=float))
         conc = concordance_table(
-            tb, eb, lp, n_boot=n_boot, seed=seed, compare=[("crs+subtype", "crs")]
+            tb, eb, lp, n_boot=n_boot, seed=seed, compare=[("crs_subtype", "crs")]
         )
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(both))

@@ -14,10 +14,23 @@ Two generations of SNFtool give different fused networks; both are available thr
 
 The fusion step ``S W S^T`` uses the sparsity of the K-nearest-neighbour kernel ``S``
 (K non-zeros per row): O(N^2 K) instead of O(N^3), with in-place updates so that
-only four N x N buffers are live during the fusion of two views.
+only three N x N buffers are live during the fusion of two views.
 
 Every function takes arrays (pandas DataFrames are accepted and converted) with the
 samples in rows, and returns NumPy arrays. Cluster labels are 1-based, like SNFtool's.
+
+Details that decide exact agreement with SNFtool (checked against its outputs):
+
+- ``affinityMatrix`` computes ``outer(means, means, avg) / 3 * 2`` with
+  ``avg = (x + y) / 2``, i.e. ``(m_i + m_j) / 3``; the distance itself (not its square
+  root) goes into ``dnorm``, which is R's accurate ``dnorm4``.
+- ``.dominateset`` zeroes the first ``n - K`` positions of R's stable ascending sort:
+  among entries tied at the K-th largest value the highest column indices are kept
+  (MATLAB's descending sort keeps the lowest; snfpy's percentile threshold keeps all
+  ties). Ties matter only with duplicated samples.
+- ``spectralClustering`` seeds the Yu-Shi rotation with row ``round(n / 2)`` (R rounds
+  half to even, like Python) and takes the first index on ties (``which.min``,
+  ``which.max``); cluster-number rankings keep the candidate order on ties.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+import numba
 import numpy as np
 import pandas as pd
 import scipy.linalg
@@ -297,26 +311,35 @@ def affinity_matrix(D, K: int = 20, mu: float = 0.5, *, copy: bool = True) -> np
 def _spmm_width(n: int) -> int:
     """Column-tile width of :func:`metpot._snf_kernels.spmm_t`.
 
-    64 doubles (512 bytes) per row: two passes of the 4 x 8-wide vector loop, and a
-    packed n x 64 tile of at most a few MB that stays in the last-level cache.
+    128 or 64 doubles per row (whole passes of the 4 x 8-wide vector loop), so that a
+    packed n x width tile (at most 8 MB per thread) stays in the last-level cache.
     """
-    return 64
+    return 128 if n * 128 * 8 <= 8 << 20 else 64
 
 
-def _iterate_one(S, X, tmp, out, variant, width):
-    """``out <- post(S X S^T)``: one SNF diffusion step of one network, O(n^2 K).
+_NO_DEN = np.empty(0)
 
-    Two sparse passes, the second only over the upper triangle (``S X S^T`` is
-    symmetric as ``X`` is), then the variant's normalisation and the symmetrisation
-    ``(Y + Y^T) / 2`` from that triangle in one pass.
+
+def _diffuse(S, net, tmp, out, variant, width):
+    """One SNF diffusion step: ``out <- S V S^T``, V the network held in ``net``.
+
+    A network is held as ``(U, den, mode)``: the upper triangle of ``U`` with the
+    variant's normalisation and symmetrisation applied on the fly when it is read
+    (see :mod:`metpot._snf_kernels`), which saves two passes over N x N memory per
+    step. Two sparse passes, O(n^2 K); the second computes the upper triangle only
+    (``S V S^T`` is symmetric as V is) and, for ``snftool-2.3``, the row sums that the
+    normalisation needs. Returns the representation of the result.
     """
     idx, val = S
-    _k.spmm_t(idx, val, X, tmp, width, False)
-    _k.spmm_t(idx, val, tmp, out, width, True)
-    if variant == "snftool-2.3":
-        _k.upper_normalize_half_sym(out, _k.upper_row_sums(out))
-    else:
-        _k.upper_mirror(out, 1.0)
+    U, den, mode = net
+    _k.spmm_t(idx, val, U, den, mode, tmp, width, False, False, numba.get_num_threads())
+    half = variant == "snftool-2.3"
+    sums = _k.spmm_t(
+        idx, val, tmp, _NO_DEN, _k.PLAIN, out, width, True, half, numba.get_num_threads()
+    )
+    if half:
+        return out, _k.half_denominators(out, sums), _k.HALF
+    return out, _NO_DEN, _k.PLUS_I
 
 
 def fuse(affinities, K: int = 20, t: int = 20, variant: str = "snftool-2.3") -> np.ndarray:
@@ -374,35 +397,52 @@ def fuse(affinities, K: int = 20, t: int = 20, variant: str = "snftool-2.3") -> 
         walls.append(out)
     local = [_k.dominate_set(W, K) for W in walls]
     width = _spmm_width(n)
+    nets = [(W, _NO_DEN, _k.SYM) for W in walls]
+    del walls
     tmp = np.empty((n, n))
-    spare = np.empty((n, n))
+    spare = np.empty((n, n)) if LW > 2 else None
     M = np.empty((n, n)) if LW > 2 else None
 
     for _ in range(t):
         if LW == 2:
-            # Jacobi update with three live networks: next0 = S0 W1 S0^T goes to the spare
-            # buffer, then next1 = S1 W0 S1^T overwrites W1 (no longer needed).
-            old0 = walls[0]
-            _iterate_one(local[0], walls[1], tmp, spare, variant, width)
-            _iterate_one(local[1], old0, tmp, walls[1], variant, width)
-            walls[0], spare = spare, old0
+            # Jacobi update with three N x N buffers: the first sparse pass of a step
+            # consumes the other network completely, so the step's result can overwrite
+            # it: next0 = S0 V1 S0^T replaces V1, then next1 = S1 V0 S1^T replaces V0.
+            new0 = _diffuse(local[0], nets[1], tmp, nets[1][0], variant, width)
+            new1 = _diffuse(local[1], nets[0], tmp, nets[0][0], variant, width)
+            nets = [new0, new1]
         else:
-            np.copyto(spare, walls[0])
-            for W in walls[1:]:
-                spare += W
+            np.copyto(spare, nets[0][0])
+            for U, _, _ in nets[1:]:
+                spare += U
             for j in range(LW):
-                # (sum of the other networks) / (LW - 1); walls[j] is consumed here
-                np.subtract(spare, walls[j], out=M)
+                # (sum of the other networks) / (LW - 1); network j is consumed here
+                U = nets[j][0]
+                np.subtract(spare, U, out=M)
                 M /= LW - 1
-                _iterate_one(local[j], M, tmp, walls[j], variant, width)
-    del tmp, M
+                idx, val = local[j]
+                nth = numba.get_num_threads()
+                _k.spmm_t(idx, val, M, _NO_DEN, _k.PLAIN, tmp, width, False, False, nth)
+                half = variant == "snftool-2.3"
+                sums = _k.spmm_t(idx, val, tmp, _NO_DEN, _k.PLAIN, U, width, True, half, nth)
+                if half:
+                    _k.upper_normalize_half_sym(U, sums)
+                else:
+                    _k.upper_mirror(U, 1.0)
+    del M
 
-    fused = spare
-    np.copyto(fused, walls[0])
-    for W in walls[1:]:
-        fused += W
-    fused /= LW
-    del walls
+    if LW == 2:
+        fused = tmp
+        (U0, d0, m0), (U1, d1, m1) = nets
+        _k.materialize_mean2(U0, d0, m0, U1, d1, m1, fused)
+    else:
+        del tmp
+        fused = spare
+        np.copyto(fused, nets[0][0])
+        for U, _, _ in nets[1:]:
+            fused += U
+        fused /= LW
+    del nets
     if variant == "snftool-2.3":
         _k.normalize_half(fused, fused)
         _k.symmetrize(fused, 0.0)
