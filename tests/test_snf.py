@@ -236,6 +236,30 @@ def test_fuse_matches_dense_transcription(variant, n_views):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("variant", list(GENERATIONS))
+@pytest.mark.parametrize("n, K", [(3, 2), (129, 128), (130, 7)])
+def test_fuse_edge_sizes(variant, n, K):
+    # K = n - 1 and sizes around the 64/128-wide tiles of the kernels
+    rng = np.random.default_rng(n + K)
+    affinities = [
+        snf.affinity_matrix(snf.dist2(snf.standard_normalization(rng.normal(size=(n, 4)))), K)
+        for _ in range(2)
+    ]
+    fast = snf.fuse(affinities, K=K, t=4, variant=variant)
+    assert relative(fast, _dense_snftool_fuse(affinities, K, 4, variant)) < 1e-12
+    assert np.array_equal(fast, fast.T)
+
+
+@pytest.mark.parametrize("variant", list(GENERATIONS))
+def test_fuse_with_duplicated_samples(variant):
+    # duplicated samples give tied affinities, where .dominateset's tie-breaking matters
+    rng = np.random.default_rng(21)
+    base = [rng.normal(size=(40, 6)), rng.normal(size=(40, 4))]
+    views = [np.vstack([v, v[:15], v[:5]]) for v in base]
+    affinities, fused = snf.snf_pipeline(views, K=10, t=6, variant=variant)
+    assert relative(fused, _dense_snftool_fuse(affinities, 10, 6, variant)) < 1e-12
+
+
 def test_fuse_zero_iterations():
     rng = np.random.default_rng(3)
     views = [rng.normal(size=(40, 5)), rng.normal(size=(40, 3))]

@@ -311,7 +311,10 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
     est = dict(
         zip(
             ["eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"],
-            (int(v) for v in estimate_n_clusters(W, ks, variant=snf["variant"])),
+            (
+                None if v is None else int(v)
+                for v in estimate_n_clusters(W, ks, variant=snf["variant"])
+            ),
             strict=True,
         )
     )
