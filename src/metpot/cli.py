@@ -227,6 +227,11 @@ def _check_snf_settings(snf: dict, n_samples: int) -> None:
         )
 
 
+def _snf_options(snf: dict) -> dict:
+    """The SNF settings of the config as keyword arguments (the layers are already scaled)."""
+    return {key: snf[key] for key in ("K", "mu", "t", "variant", "metric")}
+
+
 def _square(matrix, ids) -> pd.DataFrame:
     return pd.DataFrame(matrix, index=pd.Index(ids, name="sample_id"), columns=list(ids))
 
@@ -241,13 +246,7 @@ def cmd_snf(args: argparse.Namespace, out: Outputs) -> None:
     ids = next(iter(frames.values())).index
     _check_snf_settings(snf, len(ids))
     affinities, fused = snf_pipeline(
-        [f.to_numpy() for f in frames.values()],
-        K=snf["K"],
-        mu=snf["mu"],
-        t=snf["t"],
-        variant=snf["variant"],
-        metric=snf["metric"],
-        normalize=False,
+        [f.to_numpy() for f in frames.values()], **_snf_options(snf), normalize=False
     )
     out_dir = Path(args.out_dir)
     for layer, W in zip(frames, affinities, strict=True):
@@ -273,17 +272,7 @@ def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
     indices = resample_indices(len(ids), cons["resamples"], cons["fraction"], cons["seed"])
     rows = []
     for done, r in enumerate(chunk, start=1):
-        labels = cluster_resample(
-            views,
-            indices[r],
-            ks,
-            K=snf["K"],
-            mu=snf["mu"],
-            t=snf["t"],
-            variant=snf["variant"],
-            metric=snf["metric"],
-            normalize=False,
-        )
+        labels = cluster_resample(views, indices[r], ks, **_snf_options(snf), normalize=False)
         block = pd.DataFrame(labels.to_numpy(), columns=[f"k{k}" for k in labels.columns])
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])
         block.insert(0, "resample", r)
@@ -553,7 +542,8 @@ def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
             write_tsv(res["concordance"], out(folder / "concordance.tsv"))
             write_tsv(res["concordance_differences"], out(folder / "concordance_differences.tsv"))
             fig = forest_plot(
-                res["cox_multivariable"], title=f"{endpoint.upper()}: Cox model (Efron)"
+                res["cox_multivariable"],
+                title=f"{endpoint.upper()}: Cox model (reference subtype {res['reference']})",
             )
             save_figure(fig, out(folder / "forest.svg").with_suffix(""))
             out(folder / "forest.png")

@@ -225,16 +225,7 @@ def analyse_endpoint(
         out["concordance"] = table
         out["concordance_differences"] = conc["differences"]
         for row in table.itertuples():
-            for m in (
-                "harrell_c",
-                "harrell_lower",
-                "harrell_upper",
-                "uno_c",
-                "uno_lower",
-                "uno_upper",
-                "harrell_c_cv",
-                "uno_c_cv",
-            ):
+            for m in table.columns.drop("predictor"):
                 metrics[f"c.{row.predictor}.{m}"] = float(getattr(row, m))
         metrics["lr_subtype.p"] = out["lr_subtype"]["p"]
         if integrated_table is not None:
