@@ -435,3 +435,26 @@ def test_concurrent_logging_on_fresh_store(store, tmp_path):
         assert r.data.params["who.name"] == r.info.run_name
         assert r.data.metrics["survival.logrank.p"] == pytest.approx(0.004)
     assert len(client.search_runs([exp.experiment_id], "tags.metpot.step = 'snf'")) == 2
+
+
+def test_subtype_classifier_on_the_demo_cohort_round_trips(store):
+    """A small classifier of the demo cohort's subtypes, registered as <cohort>-<target>,
+    loads back by its alias and predicts the same."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from metpot.simulate import MRNA_PROGRAMMES, simulate_cohort
+
+    cohort = simulate_cohort(n_patients=60, seed=3)
+    genes = [g for p in MRNA_PROGRAMMES.values() for g in p[:4]]
+    X = cohort["mrna"].loc[genes].T.astype("float64")
+    y = cohort["truth"].set_index("sample_id").loc[X.index, "label"].to_numpy()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    assert (model.predict(X) == y).mean() > 0.8
+
+    ref = tracking.log_model(model, "subtype_classifier", X, registered_name="demo-subtype")
+    assert ref.model_uri == "models:/demo-subtype@champion"
+    loaded = tracking.load_champion("demo-subtype")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
