@@ -268,3 +268,41 @@ def test_constant_feature_warns_and_is_dropped():
     with pytest.warns(DataWarning, match="constant.*c"):
         out, summary = preprocess_layer(X, settings, layer="mrna")
     assert list(out.columns) == ["a", "b"] and summary["constant_dropped"] == ["c"]
+
+
+def test_snf_k_not_below_the_number_of_samples_is_a_config_error(cohort, capsys):
+    tmp_path, cfg = cohort
+    code, err, out = run_ingest(tmp_path, cfg, capsys)
+    assert code == 0, err
+    pre = tmp_path / "pre"
+    cfg["preprocess"] = {"select": {"method": "none"}, "scale": "zscore", "missing": {}}
+    assert (
+        main(
+            [
+                "preprocess",
+                "--config-json",
+                json.dumps(cfg),
+                "--in-dir",
+                str(out),
+                "--out-dir",
+                str(pre),
+            ]
+        )
+        == 0
+    )
+    cfg["snf"] = {"K": 12, "mu": 0.5, "t": 20, "variant": "snftool-2.3", "metric": "sqeuclidean"}
+    capsys.readouterr()
+    code = main(
+        [
+            "snf",
+            "--config-json",
+            json.dumps(cfg),
+            "--in-dir",
+            str(pre),
+            "--out-dir",
+            str(tmp_path / "snf"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "config: snf.K = 12 must be smaller than the number of samples (12)" in err
+    assert not (tmp_path / "snf").exists() or not any((tmp_path / "snf").iterdir())

@@ -227,6 +227,22 @@ def _check_snf_settings(snf: dict, n_samples: int) -> None:
         )
 
 
+def _progress(what: str, done: int, total: int) -> None:
+    """A progress bar on a terminal; a log line every 10 steps otherwise (jobs, log files)."""
+    if sys.stderr.isatty():
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done == total else ""
+        print(
+            f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+    elif done % 10 == 0 or done == total:
+        log.info("%s: %d/%d resamples clustered", what, done, total)
+
+
 def _snf_options(snf: dict) -> dict:
     """The SNF settings of the config as keyword arguments (the layers are already scaled)."""
     return {key: snf[key] for key in ("K", "mu", "t", "variant", "metric")}
@@ -277,8 +293,7 @@ def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])
         block.insert(0, "resample", r)
         rows.append(block)
-        if done % 10 == 0 or done == len(chunk):
-            log.info("chunk %d: %d/%d resamples clustered", args.chunk, done, len(chunk))
+        _progress(f"chunk {args.chunk}", done, len(chunk))
     columns = ["resample", "sample_id", *[f"k{k}" for k in ks]]
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
     write_tsv(table, out(args.out))
