@@ -456,132 +456,61 @@ _YEARS = {"days": 365.25, "months": 12.0, "years": 1.0}
 
 
 def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.io import write_json, write_tsv
+    from metpot.io import write_json
     from metpot.outcomes import analyse_endpoint
-    from metpot.plots import forest_plot, km_plot, save_figure
 
     cfg = _settings(args.config_json)
     scfg = cfg["survival"]
     clinical_cfg = cfg["cohort"]["clinical"]
     unit = clinical_cfg.get("time_unit", "months")
     landmarks = [y * _YEARS[unit] for y in scfg["landmarks_years"]]
-    assignments = pd.read_csv(args.assignments, sep="\t", dtype={"sample_id": str})
-    subtype = assignments.set_index("sample_id")["subtype"]
-    names = None
-    if args.subtypes and Path(args.subtypes).exists():
-        table = pd.read_csv(args.subtypes, sep="\t")
-        names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
-    crs = None
+    subtype = pd.read_csv(args.assignments, sep="\t", dtype={"sample_id": str}).set_index(
+        "sample_id"
+    )["subtype"]
+    table = pd.read_csv(args.subtypes, sep="\t")
+    names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
+    crs = covariates = integrated = None
     if args.crs:
         crs = pd.read_csv(args.crs, sep="\t", dtype={"sample_id": str}).set_index("sample_id")
-    covariates = None
+        integrated = scfg["integrated_groups"]
+        unmapped = sorted(set(names.values()) - set(integrated))
+        if unmapped:
+            log.warning(
+                "survival.integrated_groups has no row for subtype(s) %s (name the subtypes "
+                "with subtypes.signatures or configure the table): integrated risk groups "
+                "skipped",
+                ", ".join(unmapped),
+            )
+            integrated = None
     if clinical_cfg.get("covariates"):
         clinical = pd.read_parquet(args.clinical)
         covariates = clinical[clinical_cfg["covariates"]].apply(pd.to_numeric, errors="coerce")
     out_dir = Path(args.out_dir)
-    metrics = {}
-    in_dir = Path(args.outcome).parent
-    endpoints = [("os", out_dir)]
+    endpoints = {"os": out_dir}
     if clinical_cfg.get("pfs_time"):
-        endpoints.append(("pfs", out_dir / "pfs"))
+        endpoints["pfs"] = out_dir / "pfs"
     results = {}
-    for endpoint, folder in endpoints:
-        outcome = read_outcome(in_dir, endpoint)
-        integrated = scfg["integrated_groups"] if crs is not None else None
-        if integrated is not None and not set((names or {}).values()) <= set(integrated):
-            log.warning(
-                "survival.integrated_groups has no row for subtype(s) %s (name the "
-                "subtypes with subtypes.signatures or configure the table): "
-                "integrated risk groups skipped",
-                ", ".join(sorted(set((names or {}).values()) - set(integrated))),
-            )
-            integrated = None
-        results[endpoint] = (
-            folder,
-            analyse_endpoint(
-                outcome["time"],
-                outcome["event"],
-                subtype,
-                names,
-                crs,
-                covariates,
-                scfg["reference"],
-                landmarks,
-                integrated,
-                scfg["bootstrap"],
-                scfg["cv_folds"],
-                cfg.get("seed", 1),
-            ),
+    for endpoint in endpoints:
+        outcome = read_outcome(Path(args.outcome).parent, endpoint)
+        results[endpoint] = analyse_endpoint(
+            outcome["time"],
+            outcome["event"],
+            subtype,
+            names,
+            crs,
+            covariates,
+            scfg["reference"],
+            landmarks,
+            integrated,
+            scfg["bootstrap"],
+            scfg["cv_folds"],
+            cfg.get("seed", 1),
         )
-    time_label = f"Time ({unit})"
-    for endpoint, (folder, res) in results.items():
-        lr = res["logrank"]
-        write_json(
-            {
-                k: lr[k]
-                for k in ("chisq", "df", "p", "n", "observed", "expected", "groups", "names")
-            },
-            out(folder / "logrank.json"),
-        )
-        write_tsv(res["pairwise"], out(folder / "logrank_pairwise.tsv"))
-        for key in ("km", "landmarks", "median"):
-            if key in res:
-                write_tsv(
-                    res[key], out(folder / f"km_{key}.tsv" if key != "km" else folder / "km.tsv")
-                )
-        write_tsv(res["cox_subtype"].table, out(folder / "cox_subtype.tsv"))
-        write_json(res["cox_subtype"].to_dict(), out(folder / "cox_subtype.json"))
-        outcome = read_outcome(in_dir, endpoint)
-        ids = [s for s in outcome.index if s in subtype.index]
-        groups = subtype.loc[ids].map(lambda k: (names or {}).get(int(k), f"subtype{k}"))
-        fig = km_plot(
-            outcome.loc[ids, "time"].to_numpy(),
-            outcome.loc[ids, "event"].to_numpy(),
-            groups.to_numpy(),
-            title=f"{endpoint.upper()} by subtype",
-            time_label=time_label,
-        )
-        save_figure(fig, out(folder / "km_subtype.svg").with_suffix(""))
-        out(folder / "km_subtype.png")
-        if "cox_multivariable" in res:
-            write_tsv(res["cox_multivariable"].table, out(folder / "cox_multivariable.tsv"))
-            write_json(
-                {
-                    "model": res["cox_multivariable"].to_dict(),
-                    "reduced_model": res["cox_reduced"].to_dict(),
-                    "lr_test_adding_subtype": res["lr_subtype"],
-                },
-                out(folder / "cox_multivariable.json"),
-            )
-            write_tsv(res["zph"].reset_index(names="term"), out(folder / "cox_zph.tsv"))
-            write_tsv(res["concordance"], out(folder / "concordance.tsv"))
-            write_tsv(res["concordance_differences"], out(folder / "concordance_differences.tsv"))
-            fig = forest_plot(
-                res["cox_multivariable"],
-                title=f"{endpoint.upper()}: Cox model (reference subtype {res['reference']})",
-            )
-            save_figure(fig, out(folder / "forest.svg").with_suffix(""))
-            out(folder / "forest.png")
-        if "integrated" in res:
-            integ = res["integrated"]
-            write_tsv(integ["groups"], out(folder / "integrated_groups.tsv"))
-            write_tsv(integ["cross_table"].reset_index(), out(folder / "integrated_cross.tsv"))
-            write_json(integ["logrank"], out(folder / "integrated_logrank.json"))
-            for key in ("km", "landmarks", "median"):
-                if key in integ:
-                    write_tsv(integ[key], out(folder / f"integrated_km_{key}.tsv"))
-            grp = integ["groups"].set_index("sample_id")
-            fig = km_plot(
-                outcome.loc[grp.index, "time"].to_numpy(),
-                outcome.loc[grp.index, "event"].to_numpy(),
-                grp["risk_group"].to_numpy(),
-                logrank=integ["logrank"],
-                title=f"{endpoint.upper()} by integrated risk group",
-                time_label=time_label,
-            )
-            save_figure(fig, out(folder / "km_integrated.svg").with_suffix(""))
-            out(folder / "km_integrated.png")
+    metrics = {}
+    for endpoint, res in results.items():
+        _write_endpoint(endpoints[endpoint], endpoint.upper(), res, f"Time ({unit})", out)
         metrics.update({f"{endpoint}.{k}": v for k, v in res["metrics"].items()})
+        lr = res["logrank"]
         log.info(
             "%s: log-rank chi-square %.2f (df %d), p = %.3g over %d patients",
             endpoint.upper(),
@@ -591,6 +520,85 @@ def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
             res["n"],
         )
     write_json(metrics, out(out_dir / "metrics.json"))
+
+
+def _write_km(
+    folder: Path,
+    prefix: str,
+    figure: str,
+    res: dict,
+    data: pd.DataFrame,
+    title: str,
+    time_label: str,
+    out: Outputs,
+) -> None:
+    """KM tables (curve, landmarks, median) and the KM figure of one grouping."""
+    from metpot.io import write_tsv
+    from metpot.plots import km_plot, save_figure
+
+    for key, suffix in (("km", ""), ("landmarks", "_landmarks"), ("median", "_median")):
+        if key in res:
+            write_tsv(res[key], out(folder / f"{prefix}km{suffix}.tsv"))
+    fig = km_plot(
+        data["time"].to_numpy(),
+        data["event"].to_numpy(),
+        data["group"].to_numpy(),
+        logrank=res["logrank"],
+        title=title,
+        time_label=time_label,
+    )
+    base = folder / figure
+    save_figure(fig, base)
+    out(base.with_suffix(".svg"))
+    out(base.with_suffix(".png"))
+
+
+def _write_endpoint(folder: Path, name: str, res: dict, time_label: str, out: Outputs) -> None:
+    """Every table and figure of one endpoint's analysis."""
+    from metpot.io import write_json, write_tsv
+    from metpot.plots import forest_plot, save_figure
+
+    keys = ("chisq", "df", "p", "n", "observed", "expected", "groups", "names")
+    write_json({k: res["logrank"][k] for k in keys}, out(folder / "logrank.json"))
+    write_tsv(res["pairwise"], out(folder / "logrank_pairwise.tsv"))
+    _write_km(folder, "", "km_subtype", res, res["data"], f"{name} by subtype", time_label, out)
+    write_tsv(res["cox_subtype"].table, out(folder / "cox_subtype.tsv"))
+    write_json(res["cox_subtype"].to_dict(), out(folder / "cox_subtype.json"))
+    if "cox_multivariable" in res:
+        model = res["cox_multivariable"]
+        write_tsv(model.table, out(folder / "cox_multivariable.tsv"))
+        write_json(
+            {
+                "model": model.to_dict(),
+                "reduced_model": res["cox_reduced"].to_dict(),
+                "lr_test_adding_subtype": res["lr_subtype"],
+            },
+            out(folder / "cox_multivariable.json"),
+        )
+        write_tsv(res["zph"].reset_index(names="term"), out(folder / "cox_zph.tsv"))
+        write_tsv(res["concordance"], out(folder / "concordance.tsv"))
+        write_tsv(res["concordance_differences"], out(folder / "concordance_differences.tsv"))
+        fig = forest_plot(model, title=f"{name}: Cox model (reference subtype {res['reference']})")
+        save_figure(fig, folder / "forest")
+        out(folder / "forest.svg")
+        out(folder / "forest.png")
+    if "integrated" in res:
+        integ = res["integrated"]
+        groups = integ["groups"].set_index("sample_id")
+        write_tsv(integ["groups"], out(folder / "integrated_groups.tsv"))
+        write_tsv(integ["cross_table"].reset_index(), out(folder / "integrated_cross.tsv"))
+        write_json(integ["logrank"], out(folder / "integrated_logrank.json"))
+        data = res["data"].loc[groups.index].assign(group=groups["risk_group"])
+        _write_km(
+            folder,
+            "integrated_",
+            "km_integrated",
+            integ,
+            data,
+            f"{name} by integrated risk group",
+            time_label,
+            out,
+        )
 
 
 def cmd_track(args: argparse.Namespace, out: Outputs) -> None:

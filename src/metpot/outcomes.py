@@ -131,6 +131,7 @@ def analyse_endpoint(
         (DataFrames), ``cox_subtype`` (CoxResult), and with ``crs``: ``cox_multivariable``,
         ``lr_subtype`` (dict), ``zph`` (DataFrame), ``concordance`` and
         ``concordance_differences`` (DataFrames), ``integrated`` (groups, KM and log-rank);
+        ``data`` (time, event and subtype name of the patients analysed);
         ``metrics`` (flat dict of the headline numbers); ``n`` (patients analysed).
     """
     ids = [s for s in time.index if s in subtype.index]
@@ -152,6 +153,7 @@ def analyse_endpoint(
     lr["names"] = [names.get(int(k), f"subtype{k}") for k in lr["groups"]]
     out["logrank"] = lr
     out["pairwise"] = pairwise_logrank(t, e, g.to_numpy(), correction="holm")
+    out["data"] = pd.DataFrame({"time": t, "event": e, "group": g.to_numpy()}, index=ids)
     out["order"] = [names.get(int(k), f"subtype{k}") for k in sorted(set(gid))]
     out.update(km_tables(t, e, g, landmarks, out["order"]))
     ref = _reference_level(g, reference)
