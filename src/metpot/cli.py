@@ -333,15 +333,17 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
         raise MetpotError(f"config: clusters.n = {k} is not below the {len(ids)} samples")
     assignments = pd.DataFrame({"sample_id": ids, "subtype": labels[k].astype(int)})
     subtypes = _name_subtypes(cfg, args.layer, assignments)
-    per_k = (
-        pd.DataFrame(scores).to_dict(orient="records") if not isinstance(scores, list) else scores
-    )
-    choice = {"n_clusters": k, "why": why, "mode": ccfg["n"], "estimates": est, "candidates": per_k}
+    choice = {
+        "n_clusters": k,
+        "why": why,
+        "mode": ccfg["n"],
+        "estimates": est,
+        "candidates": scores.to_dict(orient="records"),
+    }
+    metrics = {"n_clusters": k, **{f"estimate.{a}": b for a, b in est.items()}}
     if consensus:
         choice["pac"] = consensus["pac"]
         choice["delta_area"] = consensus["delta_area"]
-    metrics = {"n_clusters": k, **{f"estimate.{a}": b for a, b in est.items()}}
-    if consensus:
         metrics.update({f"pac.k{c}": consensus["pac"][str(c)] for c in ks})
         metrics["stability.mean"] = float(consensus["stability"][k].mean())
     truth_path = Path(args.truth) if args.truth else None
