@@ -636,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--log", help="also write messages to this file")
+        p.add_argument("--threads", type=int, help="threads for numba and BLAS (default: all)")
         return p
 
     p = add("simulate", "write the synthetic demo cohort")
@@ -690,11 +691,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _limit_threads(n: int) -> None:
+    """Keep a job within the cores the scheduler gave it (numba kernels and BLAS)."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    threadpool_limits(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metpot`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.command, getattr(args, "log", None))
+    if getattr(args, "threads", None):
+        _limit_threads(args.threads)
     out = Outputs()
     try:
         COMMANDS[args.command](args, out)

@@ -9,6 +9,7 @@ rule consensus_chunk:
         cfg=lambda w: step_config("cohort", "snf", "clusters"),
         inp=lambda w, input: os.path.dirname(input[0]),
         chunks=CONSENSUS_CHUNKS,
+    threads: 1
     log:
         f"{OUT}/logs/consensus/chunk_{{chunk}}.log",
     benchmark:
@@ -17,7 +18,8 @@ rule consensus_chunk:
         "../../envs/core.yaml"
     shell:
         "{params.metpot} consensus --config-json {params.cfg:q} --in-dir {params.inp}"
-        " --chunk {wildcards.chunk} --chunks {params.chunks} --out {output} --log {log}"
+        " --chunk {wildcards.chunk} --chunks {params.chunks} --out {output}"
+        " --threads {threads} --log {log}"
 
 
 rule clusters:

@@ -11,6 +11,7 @@ rule snf:
         cfg=lambda w: step_config("cohort", "snf"),
         inp=lambda w, input: os.path.dirname(input[0]),
         out=folder_of("fused"),
+    threads: workflow.cores
     log:
         f"{OUT}/logs/snf.log",
     benchmark:
@@ -19,4 +20,4 @@ rule snf:
         "../../envs/core.yaml"
     shell:
         "{params.metpot} snf --config-json {params.cfg:q} --in-dir {params.inp}"
-        " --out-dir {params.out} --log {log}"
+        " --out-dir {params.out} --threads {threads} --log {log}"
