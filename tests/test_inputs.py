@@ -306,3 +306,32 @@ def test_snf_k_not_below_the_number_of_samples_is_a_config_error(cohort, capsys)
     err = capsys.readouterr().err
     assert code == 1 and "config: snf.K = 12 must be smaller than the number of samples (12)" in err
     assert not (tmp_path / "snf").exists() or not any((tmp_path / "snf").iterdir())
+
+
+def test_numeric_looking_sample_ids_stay_strings_through_the_steps(tmp_path, capsys):
+    from metpot.cli import read_outcome
+
+    ids = [f"{i:04d}" for i in range(12)]
+    write_layer(tmp_path / "mrna.tsv", samples=ids)
+    write_layer(tmp_path / "mirna.tsv", n_features=4, samples=ids, seed=1)
+    write_clinical(tmp_path / "clinical.tsv", samples=ids)
+    cfg = {
+        "cohort": {
+            "name": "t",
+            "omics": {
+                "mrna": {"path": str(tmp_path / "mrna.tsv")},
+                "mirna": {"path": str(tmp_path / "mirna.tsv")},
+            },
+            "clinical": {
+                "path": str(tmp_path / "clinical.tsv"),
+                "time": "os_months",
+                "event": "os_event",
+                "event_value": 1,
+            },
+        }
+    }
+    code, err, out = run_ingest(tmp_path, cfg, capsys)
+    assert code == 0, err
+    outcome = read_outcome(out, "os")
+    assert list(outcome.index) == ids
+    assert list(pd.read_parquet(out / "mrna.parquet").index) == ids

@@ -163,12 +163,17 @@ def cmd_ingest(args: argparse.Namespace, out: Outputs) -> None:
     )
 
 
+def read_samples(path: str | Path, **kwargs) -> pd.DataFrame:
+    """A per-sample TSV written by a step, with sample ids kept as strings (``0001``)."""
+    return pd.read_csv(path, sep="\t", dtype={"sample_id": str}, **kwargs)
+
+
 def read_outcome(in_dir: Path, endpoint: str = "os") -> pd.DataFrame | None:
     """``time``/``event`` of the patients with usable survival for an endpoint, or None."""
     path = in_dir / "outcome.tsv"
     if not path.exists():
         return None
-    table = pd.read_csv(path, sep="\t", index_col="sample_id")
+    table = read_samples(path, index_col="sample_id")
     cols = [f"{endpoint}_time", f"{endpoint}_event"]
     if cols[0] not in table.columns:
         return None
@@ -404,7 +409,7 @@ def _name_subtypes(cfg: dict, layer_file: str | None, assignments: pd.DataFrame)
 def _consensus_summary(chunk_files: list[str], ids: pd.Index, labels: dict, ks: list[int]):
     from metpot.consensus import consensus_matrices, consensus_summary, sample_stability
 
-    table = pd.concat([pd.read_csv(f, sep="\t", dtype={"sample_id": str}) for f in chunk_files])
+    table = pd.concat([read_samples(f) for f in chunk_files])
     if table.empty:
         return None
     pos = pd.Series(np.arange(len(ids)), index=ids)
@@ -466,14 +471,12 @@ def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
     clinical_cfg = cfg["cohort"]["clinical"]
     unit = clinical_cfg.get("time_unit", "months")
     landmarks = [y * _YEARS[unit] for y in scfg["landmarks_years"]]
-    subtype = pd.read_csv(args.assignments, sep="\t", dtype={"sample_id": str}).set_index(
-        "sample_id"
-    )["subtype"]
+    subtype = read_samples(args.assignments, index_col="sample_id")["subtype"]
     table = pd.read_csv(args.subtypes, sep="\t")
     names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
     crs = covariates = integrated = None
     if args.crs:
-        crs = pd.read_csv(args.crs, sep="\t", dtype={"sample_id": str}).set_index("sample_id")
+        crs = read_samples(args.crs, index_col="sample_id")
         integrated = scfg["integrated_groups"]
         unmapped = sorted(set(names.values()) - set(integrated))
         if unmapped:
