@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from metpot.config import flatten, layer_preprocess, load_yaml, validate_config
+from metpot.config import layer_preprocess, load_yaml, validate_config
 from metpot.errors import MetpotError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,14 +73,6 @@ def test_layer_overrides_merge(config):
     assert mirna["select"]["method"] == "mad" and mirna["select"]["top"] == 50
     assert mirna["scale"] == "zscore"
     assert layer_preprocess(config, "mrna")["select"]["method"] == "variance"
-
-
-def test_flatten():
-    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {
-        "a.b": 1,
-        "a.c.d": [1, 2],
-        "e": {},
-    }
 
 
 def test_snakemake_rejects_bad_config_in_one_line(tmp_path):

@@ -105,7 +105,7 @@ def cmd_ingest(args: argparse.Namespace, out: Outputs) -> None:
 
     cfg = _settings(args.config_json)
     cohort_cfg = cfg["cohort"]
-    cohort = load_cohort(cohort_cfg, cfg.get("extra_clinical_columns"))
+    cohort = load_cohort(cohort_cfg)
     outcome = None
     clinical_cfg = cohort_cfg.get("clinical") or {}
     if cohort.clinical is not None and clinical_cfg.get("time"):

@@ -131,15 +131,3 @@ def has_survival(config: dict) -> bool:
     """Whether overall survival columns are configured."""
     clinical = config["cohort"].get("clinical") or {}
     return bool(clinical.get("time") and clinical.get("event"))
-
-
-def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested mappings into ``{"a.b.c": value}``."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name))
-        else:
-            out[name] = value
-    return out

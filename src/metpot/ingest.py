@@ -165,15 +165,13 @@ def clinical_columns(clinical_cfg: dict) -> list[str]:
     return cols + list(clinical_cfg.get("covariates", []))
 
 
-def load_cohort(cohort_cfg: dict, extra_clinical_columns: list[str] | None = None) -> Cohort:
+def load_cohort(cohort_cfg: dict) -> Cohort:
     """Read and align everything the ``cohort`` config section names.
 
     Parameters
     ----------
     cohort_cfg : dict
         The validated ``cohort`` section.
-    extra_clinical_columns : list of str, optional
-        Further clinical columns that must exist (e.g. the risk-score factors).
 
     Returns
     -------
@@ -195,7 +193,7 @@ def load_cohort(cohort_cfg: dict, extra_clinical_columns: list[str] | None = Non
     if clinical_cfg:
         table = read_table(clinical_cfg["path"])
         cohort.shapes["clinical"] = table.shape
-        required = clinical_columns(clinical_cfg) + list(extra_clinical_columns or [])
+        required = clinical_columns(clinical_cfg)
         attach_clinical(
             cohort,
             table,

@@ -351,8 +351,3 @@ def write_json(obj: Any, path: str | Path) -> None:
     """Write strict JSON (NaN as null) atomically, keys in insertion order, 2-space indent."""
     text = json.dumps(_clean_json(obj), indent=2, default=_json_default, allow_nan=False) + "\n"
     _atomic(Path(path), lambda p: p.write_text(text))
-
-
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text())
