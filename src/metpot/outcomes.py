@@ -19,6 +19,7 @@ from metpot.survival import (
     cox_zph,
     harrell_c,
     kaplan_meier,
+    largest_level,
     logrank_test,
     median_survival,
     pairwise_logrank,
@@ -32,8 +33,7 @@ RISK_ORDER = ("low", "intermediate", "high")
 
 def _reference_level(groups: pd.Series, reference: str | None) -> str:
     if reference in (None, "largest"):
-        counts = groups.value_counts()
-        return str(sorted(counts.index[counts == counts.max()])[0])
+        return str(largest_level(groups))
     if reference not in set(groups):
         raise MetpotError(
             f"config: survival.reference: no subtype named {reference!r} "

@@ -183,10 +183,9 @@ def select_features(
 
 def zscore(X: pd.DataFrame) -> pd.DataFrame:
     """Z-score each feature (sd with n - 1; sd 0 -> 1), as SNFtool ``standardNormalization``."""
-    values = X.to_numpy()
-    sd = values.std(axis=0, ddof=1)
-    sd[sd == 0] = 1.0
-    return pd.DataFrame((values - values.mean(axis=0)) / sd, index=X.index, columns=X.columns)
+    from metpot.snf import standard_normalization
+
+    return pd.DataFrame(standard_normalization(X), index=X.index, columns=X.columns)
 
 
 def preprocess_layer(

@@ -898,6 +898,16 @@ def cox_ph(
     )
 
 
+def largest_level(values: pd.Series):
+    """The most frequent level (ties: the first in sorted order), R users' usual reference."""
+    counts = values.value_counts()
+    try:
+        levels = sorted(counts.index)
+    except TypeError:
+        levels = sorted(counts.index, key=str)
+    return next(lv for lv in levels if counts[lv] == counts.max())
+
+
 def treatment_dummies(
     values,
     reference: object | None = None,
@@ -932,9 +942,7 @@ def treatment_dummies(
     except TypeError:
         levels = sorted(pd.unique(s), key=str)
     if reference is None:
-        counts = s.value_counts()
-        best = max(counts.to_numpy())
-        reference = next(lv for lv in levels if counts[lv] == best)
+        reference = largest_level(s)
     elif not any(_same_value(reference, lv) for lv in levels):
         raise MetpotError(f"reference level {reference!r} not among the levels {name_list(levels)}")
     if prefix is None:
