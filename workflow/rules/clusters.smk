@@ -7,7 +7,7 @@ rule consensus_chunk:
     params:
         metpot=METPOT,
         cfg=lambda w: step_config("cohort", "snf", "clusters"),
-        inp=lambda w, input: os.path.dirname(input[0]),
+        inp=folder_of("input"),
         chunks=CONSENSUS_CHUNKS,
     threads: 1
     log:
@@ -28,7 +28,7 @@ rule clusters:
         fused=f"{OUT}/snf/fused.parquet",
         chunks=consensus_chunks(),
         truth=truth_file(),
-        layer=f"{OUT}/ingest/{subtype_layer()}.parquet",
+        layer=ingested(f"{subtype_layer()}.parquet"),
     output:
         cluster_outputs(),
     params:
@@ -36,7 +36,7 @@ rule clusters:
         cfg=lambda w: step_config("snf", "clusters", "subtypes"),
         truth=lambda w, input: f"--truth {input.truth}" if input.truth else "",
         chunks=lambda w, input: " ".join(input.chunks),
-        out=lambda w, output: os.path.dirname(output[0]),
+        out=folder_of(),
     log:
         f"{OUT}/logs/clusters.log",
     conda:

@@ -49,16 +49,16 @@ def layer_files(folder):
 
 def ingest_outputs():
     files = layer_files("ingest") + [
-        f"{OUT}/ingest/samples.tsv",
-        f"{OUT}/ingest/inputs.json",
-        f"{OUT}/ingest/metrics.json",
+        ingested("samples.tsv"),
+        ingested("inputs.json"),
+        ingested("metrics.json"),
     ]
     if config["cohort"].get("clinical"):
-        files.append(f"{OUT}/ingest/clinical.parquet")
+        files.append(ingested("clinical.parquet"))
     if has_survival(config):
-        files.append(f"{OUT}/ingest/outcome.tsv")
+        files.append(ingested("outcome.tsv"))
     if config["cohort"].get("truth"):
-        files.append(f"{OUT}/ingest/truth.tsv")
+        files.append(ingested("truth.tsv"))
     return files
 
 
@@ -85,7 +85,7 @@ def consensus_chunks():
 
 
 def truth_file():
-    return [f"{OUT}/ingest/truth.tsv"] if config["cohort"].get("truth") else []
+    return [ingested("truth.tsv")] if config["cohort"].get("truth") else []
 
 
 def cluster_outputs():
@@ -150,12 +150,11 @@ def analysis_outputs():
     )
 
 
-def folder_of(name, kind="output"):
-    """A params function giving the folder of a named input or output file."""
+def folder_of(kind="output"):
+    """A params function giving the folder of a rule's first output (or input)."""
 
     def folder(wildcards, input, output):
-        files = output if kind == "output" else input
-        return os.path.dirname(getattr(files, name))
+        return os.path.dirname((output if kind == "output" else input)[0])
 
     return folder
 

@@ -8,7 +8,7 @@ rule demo_cohort:
         readme=f"{OUT}/demo/README.txt",
     params:
         metpot=METPOT,
-        out=folder_of("readme"),
+        out=folder_of(),
         n=config["demo"]["n_patients"],
         seed=config["demo"]["seed"],
     log:

@@ -7,7 +7,7 @@ rule ingest:
     params:
         metpot=METPOT,
         cfg=lambda w: step_config("cohort"),
-        out=lambda w, output: os.path.dirname(output[0]),
+        out=folder_of(),
     log:
         f"{OUT}/logs/ingest.log",
     conda:

@@ -9,8 +9,8 @@ rule preprocess:
     params:
         metpot=METPOT,
         cfg=lambda w: step_config("cohort", "preprocess"),
-        inp=lambda w, input: os.path.dirname(input[0]),
-        out=folder_of("summary"),
+        inp=folder_of("input"),
+        out=folder_of(),
     log:
         f"{OUT}/logs/preprocess.log",
     benchmark:

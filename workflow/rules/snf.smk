@@ -9,8 +9,8 @@ rule snf:
     params:
         metpot=METPOT,
         cfg=lambda w: step_config("cohort", "snf"),
-        inp=lambda w, input: os.path.dirname(input[0]),
-        out=folder_of("fused"),
+        inp=folder_of("input"),
+        out=folder_of(),
     threads: workflow.cores
     log:
         f"{OUT}/logs/snf.log",

@@ -9,7 +9,7 @@ if has_crs():
         params:
             metpot=METPOT,
             cfg=lambda w: step_config("cohort", "crs"),
-            out=lambda w, output: os.path.dirname(output[0]),
+            out=folder_of(),
         log:
             f"{OUT}/logs/risk_score.log",
         conda:
@@ -35,7 +35,7 @@ if has_survival(config):
             metpot=METPOT,
             cfg=lambda w: step_config("cohort", "survival", "seed"),
             crs=lambda w, input: f"--crs {input.crs}" if input.crs else "",
-            out=lambda w, output: os.path.dirname(output[0]),
+            out=folder_of(),
         log:
             f"{OUT}/logs/survival.log",
         benchmark:

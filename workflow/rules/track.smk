@@ -21,7 +21,7 @@ if tracking_enabled():
         params:
             metpot=METPOT,
             cfg=lambda w: json.dumps(config),
-            results=lambda w, output: os.path.dirname(output[0]),
+            results=folder_of(),
             workflow=workflow.basedir,
         log:
             f"{OUT}/logs/track.log",
