@@ -937,7 +937,14 @@ def snf_propagate(
         a = train[n].loc[tr_samples, shared].to_numpy(dtype=float)
         b = new[n].loc[te_samples, shared].to_numpy(dtype=float)
         if np.isnan(a).any():
-            raise MetpotError(f"snf_propagation: layer {n}: missing values in the discovery data")
+            warn_data(
+                f"snf_propagation: layer {n}: {int(np.isnan(a).sum())} missing value(s) of the "
+                "discovery cohort filled with the feature's discovery mean"
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                col_mean = np.nan_to_num(np.nanmean(a, axis=0))
+            a = np.where(np.isnan(a), col_mean, a)
         if np.isnan(b).any():
             warn_data(
                 f"snf_propagation: layer {n}: {int(np.isnan(b).sum())} missing value(s) of the "
