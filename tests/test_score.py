@@ -434,3 +434,35 @@ def test_snf_propagation_needs_every_discovery_layer(toy):
         )
     with pytest.raises(MetpotError, match="needs the discovery cohort"):
         S.score_cohort(None, card, layers, method="snf_propagation")
+
+
+def test_outputs_are_writable_and_other_class_names_get_no_risk_group(tmp_path, toy):
+    import json
+
+    from metpot.io import write_json, write_tsv
+
+    layers, y, model, card = toy
+    clinical = pd.DataFrame({"crs": [0, 1, 2, 3, 4, 5] * 10}, index=layers["mrna"].index)
+    with pytest.warns(DataWarning, match=r"class\(es\) a, b, c are not in the default"):
+        out, summary = S.score_cohort(
+            model, card, layers, clinical=clinical, method="all", min_confidence=0.9
+        )
+    assert out["risk_group"].isna().all() and out["crs"].notna().all()
+    assert (out["crs_group"] == np.where(out["crs"] >= 3, "high", "low")).all()
+    write_tsv(out, tmp_path / "predictions.tsv")
+    write_json(summary, tmp_path / "summary.json")
+    back = pd.read_csv(tmp_path / "predictions.tsv", sep="\t", dtype={"sample_id": str})
+    assert back["sample_id"].tolist() == out["sample_id"].tolist()
+    assert back["prediction"].tolist() == out["prediction"].tolist()
+    assert json.loads((tmp_path / "summary.json").read_text())["n_samples"] == 60
+    # a risk table naming the classes gives risk groups
+    table = {c: {"low": "low", "high": "high"} for c in "abc"}
+    out2, _ = S.score_cohort(model, card, layers, clinical=clinical, risk_table=table)
+    assert (out2["risk_group"] == out2["crs_group"]).all()
+
+
+def test_duplicate_sample_ids_are_refused(toy):
+    layers, _, _, card = toy
+    m = layers["mrna"]
+    with pytest.raises(MetpotError, match="layer mrna: duplicate sample ids S000"):
+        S.match_features({"mrna": pd.concat([m, m.iloc[:1]])}, card)

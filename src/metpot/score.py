@@ -187,6 +187,9 @@ def _layer_frame(layers: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
     dup = frame.columns[frame.columns.duplicated()].unique().tolist()
     if dup:
         raise MetpotError(f"layer {name}: duplicate feature ids {name_list(dup)}")
+    dup = frame.index[frame.index.duplicated()].unique().tolist()
+    if dup:
+        raise MetpotError(f"layer {name}: duplicate sample ids {name_list(dup)}")
     return frame
 
 
@@ -1083,6 +1086,18 @@ def risk_groups(
     out["crs_group"] = scores["crs_group"].reindex(ids).to_numpy(dtype=object)
     ok = prediction.notna().to_numpy() & out["crs_group"].notna().to_numpy()
     risk = pd.Series(pd.NA, index=prediction.index, dtype=object)
+    if table is None:
+        from metpot.risk_score import PITRODA_2018
+
+        known = {k.lower() for k in PITRODA_2018}
+        unknown = sorted({str(p) for p in prediction[ok]} - known, key=str.lower)
+        unknown = [u for u in unknown if u.strip().lower() not in known]
+        if unknown:
+            warn_data(
+                f"risk_group not assigned: predicted class(es) {name_list(unknown)} are not in "
+                "the default integrated-risk table (immune, canonical, stromal); give a table"
+            )
+            ok[:] = False
     if ok.any():
         risk[ok] = integrated_risk_groups(
             prediction[ok].astype(str), out["crs_group"][ok], table=table
