@@ -1290,12 +1290,15 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
             **dict(o["snf_options"] or {}),
         )
         preds["snf_propagation"] = snf
+        if method == "snf_propagation":
+            classes = sorted({str(v) for v in pd.Series(ref["labels"]).dropna()})
+            summary["classes"] = classes
         col = "prediction" if method == "snf_propagation" else "snf_prediction"
         parts["snf"] = pd.DataFrame({col: snf})
     elif method == "all":
         warn_data("method all: no discovery cohort given, SNF propagation skipped")
 
-    primary = {"classifier": "classifier", "all": "classifier"}.get(method, method)
+    primary = "classifier" if method in ("classifier", "all") else method
     index = preds[primary].index
     out = pd.DataFrame(index=pd.Index(index, name="sample_id"))
     for part in parts.values():
