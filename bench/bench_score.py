@@ -108,19 +108,16 @@ def accuracy(args) -> None:
                 for n, p in paths.items():
                     model, card = load_model(p)
                     out, _ = S.score_cohort(model, card, te, method="classifier")
-                    pred = out.set_index("sample_id")["prediction"]
-                    rows.append((cohort, split, f"classifier {n}", pred, truth))
+                    rows.append((cohort, split, f"classifier {n}", out, truth))
+                # another platform: every mRNA value x -> 0.5 x + 3 (scale and offset)
+                other = {**te, "mrna": te["mrna"] * 0.5 + 3.0}
+                model, card = load_model(paths["mrna"])
+                for std in ("none", "per_cohort"):
+                    out, _ = S.score_cohort(model, card, other, standardize=std)
+                    rows.append((cohort, split, f"classifier mrna, 0.5x+3, {std}", out, truth))
                 model, card = load_model(paths["mrna"])
                 out, _ = S.score_cohort(model, card, te, method="ntp", ntp_n_perm=args.n_perm)
-                rows.append(
-                    (
-                        cohort,
-                        split,
-                        "ntp mrna markers",
-                        out.set_index("sample_id")["prediction"],
-                        truth,
-                    )
-                )
+                rows.append((cohort, split, "ntp mrna markers", out, truth))
                 out, _ = S.score_cohort(
                     None,
                     card,
@@ -128,37 +125,45 @@ def accuracy(args) -> None:
                     method="snf_propagation",
                     reference={"layers": tr, "labels": y.loc[train]},
                 )
-                rows.append(
-                    (
-                        cohort,
-                        split,
-                        "snf_propagation mrna+mirna",
-                        out.set_index("sample_id")["prediction"],
-                        truth,
-                    )
-                )
+                rows.append((cohort, split, "snf_propagation mrna+mirna", out, truth))
             print(
                 f"{cohort} split {split}: select_model for an mRNA-only cohort -> {chosen}",
                 file=sys.stderr,
             )
-    table = pd.DataFrame(
-        [
+    recs = []
+    for c, s, m, out, t in rows:
+        p = out.set_index("sample_id")["prediction"]
+        flag = out["flag"].fillna("")
+        recs.append(
             (
                 c,
                 s,
                 m,
                 balanced_accuracy_score(t.loc[p.index], p),
                 float((p == t.loc[p.index]).mean()),
+                float(flag.str.contains("low_confidence").mean()),
+                float(flag.str.contains("unlike_training").mean()),
             )
-            for c, s, m, p, t in rows
+        )
+    table = pd.DataFrame(
+        recs,
+        columns=[
+            "cohort",
+            "split",
+            "method",
+            "balanced_accuracy",
+            "accuracy",
+            "low_conf",
+            "unlike",
         ],
-        columns=["cohort", "split", "method", "balanced_accuracy", "accuracy"],
     )
     agg = table.groupby(["cohort", "method"], sort=False).agg(
         bal_acc_mean=("balanced_accuracy", "mean"),
         bal_acc_min=("balanced_accuracy", "min"),
         bal_acc_max=("balanced_accuracy", "max"),
         acc_mean=("accuracy", "mean"),
+        low_conf=("low_conf", "mean"),
+        unlike=("unlike", "mean"),
     )
     pd.set_option("display.width", 140)
     print(agg.round(3).to_string())

@@ -336,6 +336,11 @@ def test_distribution_rule_counts_values_outside_training_range():
     )
     per, cohort = S.distribution_check(X, card, max_outside=0.3)
     np.testing.assert_allclose(per["share_outside"], [0, 0.25, 2 / 3, 1.0])
+    # 3 and -1 lie 1 sd beyond the range: inside with a margin of 1 sd, outside with 0.99
+    loose, _ = S.distribution_check(X, card, max_outside=0.3, margin=1.0)
+    assert (loose["share_outside"] == 0).all()
+    tight, _ = S.distribution_check(X, card, max_outside=0.3, margin=0.99)
+    np.testing.assert_allclose(tight["share_outside"], per["share_outside"])
     assert per["unlike_training"].tolist() == [False, False, True, True]
     assert cohort["n_flagged"] == 2 and not cohort["unlike_training"]
     # a missing feature (filled) is left out of the check

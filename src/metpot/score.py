@@ -39,11 +39,14 @@ Safety rules (documented here once, applied by :func:`score_cohort`):
   above ``ntp_fdr``.
 * **Unlike training** (:func:`distribution_check`): a sample is flagged ``unlike_training``
   when more than ``max_outside`` (default 0.2) of its observed features lie outside the
-  training 1st-99th percentile range (``q01``..``q99`` of the card; about 2 % are expected
-  for a sample like the training ones). The cohort is reported unlike the training data when
-  the median over features of ``|median_new - q50| / sd`` exceeds ``max_shift`` (default 1,
-  i.e. the typical feature moved by more than one training standard deviation) or when more
-  than half of its samples are flagged.
+  training 1st-99th percentile range (``q01``..``q99`` of the card) by more than ``margin``
+  (default 0.5) training sd (under 1 % are expected for a sample like the training ones; the
+  margin keeps zero-inflated features, whose training floor is their ``q01``, from counting
+  as outside when per-cohort standardisation moves the floor a little). The cohort is
+  reported unlike the training data when the median over features of
+  ``|median_new - q50| / sd`` exceeds ``max_shift`` (default 1, i.e. the typical feature
+  moved by more than one training standard deviation) or when more than half of its samples
+  are flagged.
 * ``flag`` holds the flags of a sample joined by ``";"`` (empty when none):
   ``low_confidence``, ``unlike_training`` and, with ``method="all"``, ``methods_disagree``.
 """
@@ -442,13 +445,15 @@ def distribution_check(
     max_outside: float = 0.2,
     max_shift: float = 1.0,
     missing: Iterable[str] = (),
+    margin: float = 0.5,
 ) -> tuple[pd.DataFrame, dict]:
     """Compare each sample and the cohort with the training distribution of every feature.
 
     Rule (values as the model receives them, raw units): a value is *outside* when it lies
-    below the training ``q01`` or above ``q99`` of its feature. A sample is
-    ``unlike_training`` when the share of its observed features outside exceeds
-    ``max_outside`` (about 0.02 is expected for a sample drawn like the training ones).
+    below ``q01 - margin * sd`` or above ``q99 + margin * sd`` of its feature (training
+    statistics). A sample is ``unlike_training`` when the share of its observed features
+    outside exceeds ``max_outside`` (about 0.005 is expected for normal features of a sample
+    drawn like the training ones with the default margin; 0.01 on TCGA COAD held-out samples).
     Per feature, the cohort *shift* is ``|median_new - q50| / sd``; the cohort is unlike the
     training data when the median shift over features exceeds ``max_shift`` or more than half
     of its samples are flagged.
@@ -463,6 +468,8 @@ def distribution_check(
         Thresholds above.
     missing : iterable of str
         Columns absent from the cohort (filled in ``X``): left out of the check.
+    margin : float
+        Tolerance beyond the q01..q99 range, in training sd (>= 0).
 
     Returns
     -------
@@ -476,7 +483,11 @@ def distribution_check(
     q01, q50, q99, sd = (_stat(card, k, n) for k in ("q01", "q50", "q99", "sd"))
     cols = ~X.columns.isin(list(missing))
     A = X.to_numpy(dtype=float)[:, cols]
-    lo, hi, mid, s = q01[cols], q99[cols], q50[cols], sd[cols]
+    if not float(margin) >= 0:
+        raise MetpotError(f"score.margin must be >= 0, got {margin!r}")
+    mid, s = q50[cols], sd[cols]
+    tol = float(margin) * np.nan_to_num(s)
+    lo, hi = q01[cols] - tol, q99[cols] + tol
     observed = ~np.isnan(A)
     with np.errstate(invalid="ignore"):
         outside = observed & ((A < lo) | (A > hi))
@@ -509,10 +520,11 @@ def distribution_check(
         ],
         "max_outside": float(max_outside),
         "max_shift": float(max_shift),
+        "margin": float(margin),
         "rule": (
-            "sample: share of observed features outside the training q01..q99 range > "
-            "max_outside; cohort: median over features of |median - q50| / sd > max_shift, "
-            "or more than half of the samples flagged"
+            "sample: share of observed features outside [q01 - margin sd, q99 + margin sd] "
+            "of the training data > max_outside; cohort: median over features of "
+            "|median - q50| / sd > max_shift, or more than half of the samples flagged"
         ),
     }
     if cohort_flag:
@@ -1130,6 +1142,7 @@ def score_cohort(
     standardize: str | None = None,
     max_outside: float = 0.2,
     max_shift: float = 1.0,
+    outside_margin: float = 0.5,
     ntp_fdr: float = 0.05,
     ntp_n_perm: int = 1000,
     seed: int = 0,
@@ -1159,8 +1172,8 @@ def score_cohort(
         See :func:`match_features` and :func:`predict_classifier`.
     standardize : {"none", "per_cohort"}, optional
         Default: ``card["preprocessing"]["standardize"]`` or ``"none"``.
-    max_outside, max_shift : float
-        :func:`distribution_check` thresholds.
+    max_outside, max_shift, outside_margin : float
+        :func:`distribution_check` thresholds (``outside_margin`` is its ``margin``).
     ntp_fdr, ntp_n_perm, seed
         NTP options (samples with FDR above ``ntp_fdr`` are ``low_confidence``).
     reference : mapping, optional
@@ -1201,6 +1214,7 @@ def score_cohort(
             standardize=standardize,
             max_outside=max_outside,
             max_shift=max_shift,
+            outside_margin=outside_margin,
             ntp_fdr=ntp_fdr,
             ntp_n_perm=ntp_n_perm,
             seed=seed,
@@ -1240,7 +1254,12 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
         flags["low_confidence"] = res.pop("low_confidence")
         try:
             per_sample, cohort = distribution_check(
-                X, card, o["max_outside"], o["max_shift"], missing=info["missing"]
+                X,
+                card,
+                o["max_outside"],
+                o["max_shift"],
+                missing=info["missing"],
+                margin=o["outside_margin"],
             )
             res["share_outside"] = per_sample["share_outside"]
             flags["unlike_training"] = per_sample["unlike_training"]
