@@ -49,6 +49,21 @@ Safety rules (documented here once, applied by :func:`score_cohort`):
   are flagged.
 * ``flag`` holds the flags of a sample joined by ``";"`` (empty when none):
   ``low_confidence``, ``unlike_training`` and, with ``method="all"``, ``methods_disagree``.
+
+Model card keys read here (lists of per-feature values are in ``card["features"]`` order):
+
+* ``target``, ``feature_set``, ``layers`` (list of layer names), ``classes`` (the order of
+  ``predict_proba``; must equal the fitted model's ``classes_`` as strings), ``features``
+  (``[{"layer", "feature", "column"}]``, ``column = "<layer>:<feature>"``).
+* ``preprocessing``: ``transform`` (``"none"`` | ``"log2"``, i.e. ``log2(x + 1)``), ``missing``
+  (``"impute"`` | ``"mean"``; default ``"mean"``), ``standardize`` (``"none"`` |
+  ``"per_cohort"``; default ``"none"``), and the raw-value statistics of the training input
+  ``mean``, ``sd``, ``q01``, ``q50``, ``q99`` plus ``transformed_mean``, ``transformed_sd``
+  after the transform (needed for per-cohort standardisation when ``transform`` is not
+  ``"none"``). :func:`training_statistics` computes exactly these.
+* ``markers``: ``{class: [column, ...]}`` for NTP (:func:`class_markers` computes them).
+* ``metrics``: ``{"primary": <name>, <name>: number or {"estimate": ...}, ...}`` for
+  :func:`select_model`.
 """
 
 from __future__ import annotations
@@ -1237,6 +1252,11 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
         "method": method,
         "model": {k: card.get(k) for k in ("target", "feature_set", "file", "sha256")},
         "classes": classes,
+        "coverage": None,
+        "standardize": None,
+        "distribution": None,
+        "ntp": None,
+        "agreement": None,
     }
     parts: dict[str, pd.DataFrame] = {}
     flags: dict[str, pd.Series] = {}
@@ -1266,7 +1286,6 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
             summary["distribution"] = cohort
         except MetpotError as exc:
             warn_data(f"distribution check skipped: {exc}")
-            summary["distribution"] = None
         parts["classifier"] = res
     if method in ("ntp", "all"):
         res, info = ntp_predict(
@@ -1332,8 +1351,6 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
             both = base.notna().to_numpy() & p.notna().to_numpy()
             dis |= both & (base.astype(str).to_numpy() != p.astype(str).to_numpy())
         flags["methods_disagree"] = pd.Series(dis, index=index)
-    else:
-        summary["agreement"] = None
     order = ["low_confidence", "unlike_training", "methods_disagree"]
     masks = [
         (k, flags[k].reindex(index).fillna(False).to_numpy(dtype=bool)) for k in order if k in flags
