@@ -186,17 +186,22 @@ def test_snftool_22_matches_snfpy(snfpy, n, K, t):
 def _dense_snftool_fuse(affinities, K, t, variant):
     """Straight transcription of SNFtool's R ``SNF`` with dense products."""
 
+    def rowsums(X):
+        # R's rowSums adds each row in order; numpy's sum is pairwise, and where duplicated
+        # samples make entries tie, the last bit of a row sum decides .dominateset's ties
+        return np.cumsum(X, axis=1)[:, -1]
+
     def dominate(X):
         A = np.zeros_like(X)
         for i, row in enumerate(X):
             keep = np.argsort(row, kind="stable")[len(row) - K :]
             A[i, keep] = row[keep]
-        return A / A.sum(axis=1, keepdims=True)
+        return A / rowsums(A)[:, None]
 
     def normalize(X):
         if variant == "snftool-2.2":
-            return X / X.sum(axis=1, keepdims=True)
-        den = X.sum(axis=1) - np.diag(X)
+            return X / rowsums(X)[:, None]
+        den = rowsums(X) - np.diag(X)
         den[den == 0] = 1
         X = X / (2 * den[:, None])
         np.fill_diagonal(X, 0.5)
