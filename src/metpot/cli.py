@@ -711,7 +711,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config_file", help="your config (YAML)")
     p.add_argument("--cores", help="cores to use (default: all, or the profile's)")
     p.add_argument("--profile", help="a Snakemake profile folder (e.g. profiles/slurm)")
-    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
     for name, (_, help_) in STEPS.items():
         p = sub.add_parser(name, help=help_)
@@ -756,9 +755,12 @@ def _record_failure(step: str, log_path: str | None, message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metpot`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if argv[:1] == ["run"] and "--" in argv:  # metpot run my.yaml -- <snakemake arguments>
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
-    if args.command == "run" and args.snakemake_args[:1] == ["--"]:
-        args.snakemake_args = args.snakemake_args[1:]
+    args.snakemake_args = extra
     if args.command in ("validate", "run", "simulate"):
         _setup_logging(args.command, None)
         command = {"validate": cmd_validate, "run": cmd_run, "simulate": cmd_simulate}
