@@ -97,3 +97,17 @@ def test_subtypes_named_after_their_signature():
         3: "stromal",
     }
     assert table["n"].tolist() == [10, 10, 10]
+
+
+def test_signature_scores_z_score_each_feature_over_present_values():
+    X = pd.DataFrame(
+        {"A": [1.0, 2.0, 4.0, np.nan], "B": [3.0, 3.0, 3.0, 3.0], "C": [0.0, 1.0, 2.0, 5.0]},
+        index=["s1", "s2", "s3", "s4"],
+    )
+    scores = signature_scores(X, {"ab": ["A", "B"], "c": ["C"]})
+    a = (np.array([1, 2, 4]) - 7 / 3) / np.sqrt(7 / 3)  # by hand: mean 7/3, sd sqrt(7/3)
+    c = (np.array([0, 1, 2, 5]) - 2) / np.sqrt(14 / 3)
+    # B is constant: z-score 0; s4 has no A, so its score is B's alone
+    np.testing.assert_allclose(scores["ab"], [a[0] / 2, a[1] / 2, a[2] / 2, 0.0], atol=1e-15)
+    np.testing.assert_allclose(scores["c"], c, rtol=1e-14)
+    assert list(scores.index) == list(X.index)

@@ -12,6 +12,7 @@ from scipy.spatial.distance import cdist
 from sklearn.base import clone
 
 from metpot import snf
+from metpot.clusters import choose_n_clusters
 from metpot.errors import MetpotError
 
 GENERATIONS = {"snftool-2.2": "2.2", "snftool-2.3": "2.3.1"}  # variant -> reference tag
@@ -273,6 +274,27 @@ def test_standard_normalization():
     np.testing.assert_allclose(Z, expected, rtol=1e-15)
     assert np.all(Z[:, 1] == 0)
     np.testing.assert_allclose(Z[:, [0, 2]].std(0, ddof=1), 1.0, rtol=1e-14)
+    assert np.array_equal(snf.standard_normalization(X, ignore_nan=True), Z)
+
+
+def test_standard_normalization_ignoring_missing_values():
+    X = np.array([[1.0, 5.0, np.nan], [2.0, np.nan, 4.0], [4.0, 5.0, 9.0], [np.nan, 5.0, 2.0]])
+    Z = snf.standard_normalization(X, ignore_nan=True)
+    assert np.array_equal(np.isnan(Z), np.isnan(X))
+    for j in range(3):  # each column as if its missing values were not there
+        present = ~np.isnan(X[:, j])
+        np.testing.assert_allclose(
+            Z[present, j], snf.standard_normalization(X[present, [j]]).ravel(), rtol=1e-14
+        )
+    # by hand: column 0 is 1, 2, 4 -> mean 7/3, sd sqrt(7/3)
+    np.testing.assert_allclose(Z[:3, 0], (np.array([1, 2, 4]) - 7 / 3) / np.sqrt(7 / 3))
+    assert np.all(
+        np.isnan(snf.standard_normalization([[1.0, 2.0], [np.nan, 3.0]], ignore_nan=True)[:, 0])
+    )
+    with pytest.raises(MetpotError, match="non-finite value nan at row 0, column 2"):
+        snf.standard_normalization(X)
+    with pytest.raises(MetpotError, match="non-finite value inf at row 0, column 2"):
+        snf.standard_normalization(np.where(np.isnan(X), np.inf, X), ignore_nan=True)
 
 
 def test_dist2_and_distance_metrics():
@@ -347,7 +369,15 @@ def test_nmi_matches_calnmi_definition():
     assert snf.nmi(a, b) == pytest.approx(expected, rel=1e-12)
     assert snf.nmi(a, a) == pytest.approx(1.0, rel=1e-12)
     assert snf.nmi(a, a * 10 + 3) == pytest.approx(1.0, rel=1e-12)  # label names do not matter
-    assert snf.nmi(np.ones(10), a[:10]) == 0.0  # undefined -> 0, as max(0, NaN, na.rm=TRUE)
+    # undefined -> 0, as max(0, NaN, na.rm=TRUE); scikit-learn gives 1 for two single classes
+    assert snf.nmi(np.ones(10), a[:10]) == 0.0
+    assert snf.nmi(np.ones(10), np.full(10, 2)) == 0.0
+    # by hand: contingency [[2, 1], [1, 2]]: MI = 5/3 - log2(3) bits, both entropies 1 bit
+    assert snf.nmi([1, 1, 2, 1, 2, 2], [1, 1, 1, 2, 2, 2]) == pytest.approx(
+        5 / 3 - np.log2(3), rel=1e-12
+    )
+    with pytest.raises(MetpotError, match="differ in length: 3 and 2"):
+        snf.nmi([1, 2, 1], [1, 2])
 
 
 def test_concordance_network_nmi(sim, sim_results):
@@ -381,13 +411,33 @@ def test_estimator_matches_functions(sim, sim_results):
     assert np.array_equal(est.fused_, fused)
     for a, b in zip(est.affinities_, affinities, strict=True):
         assert np.array_equal(a, b)
-    assert est.n_clusters_ == snf.estimate_n_clusters(fused)[0]
+    keys = ("eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second")
+    estimates = dict(zip(keys, snf.estimate_n_clusters(fused), strict=True))
+    assert (est.n_clusters_, est.n_clusters_reason_) == choose_n_clusters(estimates, None, "auto")
     assert np.array_equal(est.labels_, snf.spectral_clustering(fused, est.n_clusters_))
     fixed = clone(est).set_params(n_clusters=3)
     assert np.array_equal(fixed.fit_predict(views), snf.spectral_clustering(fused, 3))
     assert fixed.n_clusters_ == 3
     frames = [pd.DataFrame(v) for v in views]
     assert np.array_equal(snf.SNF().fit(frames).fused_, fused)
+
+
+def test_estimator_chooses_k_as_the_workflow_does():
+    # four groups where the eigen-gap (k = 2) and the rotation cost (k = 4) disagree: the
+    # workflow's rule without consensus (clusters.choose_n_clusters) takes the rotation cost
+    rng = np.random.default_rng(14)
+    g = np.repeat(np.arange(4), 15)
+    centers = rng.normal(size=(4, 5)) * rng.uniform(0.5, 3)
+    views = [
+        centers[g] + rng.normal(size=(60, 5)),
+        centers[g] @ rng.normal(size=(5, 3)) + rng.normal(size=(60, 3)) * 2,
+    ]
+    est = snf.SNF(K=10, t=10).fit(views)
+    assert snf.estimate_n_clusters(est.fused_) == (2, 3, 4, 2)
+    assert est.n_clusters_ == 4 and "rotation-cost" in est.n_clusters_reason_
+    assert np.array_equal(est.labels_, snf.spectral_clustering(est.fused_, 4))
+    fixed = snf.SNF(K=10, t=10, n_clusters=2).fit(views)
+    assert fixed.n_clusters_ == 2 and "fixed" in fixed.n_clusters_reason_
 
 
 def test_pipeline_metric_per_view():
