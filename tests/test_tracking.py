@@ -290,6 +290,7 @@ def test_log_failed_run(store, tmp_path):
     assert "logs/snakemake.log" in set(_artifact_paths(client, run_id2))
 
 
+@pytest.mark.slow  # runs Snakemake
 def test_onerror_with_real_snakemake(store, tmp_path):
     """A real failing Snakemake run whose onerror handler calls log_failed_run."""
     (tmp_path / "Snakefile").write_text(
@@ -400,6 +401,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two processes migrate a fresh store (~10-25 s)
 def test_concurrent_logging_on_fresh_store(store, tmp_path):
     """Two processes open the same fresh SQLite store at once; both runs are recorded."""
     Path(store.removeprefix("sqlite:///")).unlink()  # fresh: no tables, migrations to run

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # each test runs Snakemake end to end
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = {
