@@ -166,6 +166,16 @@ def test_snftool_22_matches_snfpy(snfpy, n, K, t):
 # --------------------------------------------------- fast fusion vs a dense reference
 
 
+def _row_sums(X):
+    """R's ``rowSums``: accumulated in long double (80-bit on x86), then rounded to double.
+
+    The rounding matters with duplicated samples: their rows hold the same values in another
+    order, and only a sum more precise than double gives them the same total, hence the tied
+    entries of R's ``.dominateset``.
+    """
+    return X.astype(np.longdouble).sum(axis=1).astype(np.float64)
+
+
 def _dense_snftool_fuse(affinities, K, t, variant):
     """Straight transcription of SNFtool's R ``SNF`` with dense products."""
 
@@ -178,8 +188,8 @@ def _dense_snftool_fuse(affinities, K, t, variant):
 
     def normalize(X):
         if variant == "snftool-2.2":
-            return X / X.sum(axis=1, keepdims=True)
-        den = X.sum(axis=1) - np.diag(X)
+            return X / _row_sums(X)[:, None]
+        den = _row_sums(X) - np.diag(X)
         den[den == 0] = 1
         X = X / (2 * den[:, None])
         np.fill_diagonal(X, 0.5)
