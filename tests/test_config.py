@@ -75,6 +75,7 @@ def test_layer_overrides_merge(config):
     assert layer_preprocess(config, "mrna")["select"]["method"] == "variance"
 
 
+@pytest.mark.slow  # runs Snakemake
 def test_snakemake_rejects_bad_config_in_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text(
         "cohort:\n  name: x\n  omics:\n    a: {path: a.tsv}\nsnf: {K: twenty}\n"

@@ -288,6 +288,7 @@ def test_log_failed_run_records_only_this_run(store, tmp_path):
     assert saved["status"] == "FAILED" and saved["run_id"] == run_id
 
 
+@pytest.mark.slow  # runs Snakemake
 def test_onerror_with_real_snakemake(store, tmp_path):
     """A real failing metpot command in Snakemake, recorded by the onerror handler."""
     (tmp_path / "bad.yaml").write_text(
@@ -401,6 +402,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two processes migrate a fresh store (~10-25 s)
 def test_concurrent_logging_on_fresh_store(store, tmp_path):
     """Two processes open the same fresh SQLite store at once; both runs are recorded."""
     Path(store.removeprefix("sqlite:///")).unlink()  # fresh: no tables, migrations to run

@@ -105,7 +105,8 @@ def signature_scores(X: pd.DataFrame, signatures: Mapping[str, Sequence[str]]) -
     Parameters
     ----------
     X : DataFrame
-        Samples x features (not necessarily scaled: each feature is z-scored here).
+        Samples x features (not necessarily scaled: each feature is z-scored here, over its
+        present values; missing values are left out of the means).
     signatures : mapping of str to list of str
         Signature name -> feature ids; ids absent from ``X`` are named in a warning.
 
@@ -114,8 +115,9 @@ def signature_scores(X: pd.DataFrame, signatures: Mapping[str, Sequence[str]]) -
     DataFrame
         Samples x signatures.
     """
-    sd = X.std(axis=0, ddof=1).replace(0, 1.0)
-    Z = (X - X.mean(axis=0)) / sd
+    from metpot.snf import standard_normalization
+
+    Z = pd.DataFrame(standard_normalization(X, ignore_nan=True), index=X.index, columns=X.columns)
     out = {}
     for name, genes in signatures.items():
         present = [g for g in genes if g in Z.columns]
