@@ -52,7 +52,8 @@ class _RiskSets:
         d = d.astype(int)
         slot_group = np.repeat(np.arange(starts.size), d)
         if ties == "efron":
-            slot_frac = np.concatenate([np.arange(k) / k for k in d if k > 0]) if d.any() else []
+            # the k-th of d tied deaths (k = 0..d-1) has fraction k / d
+            slot_frac = (np.arange(d.sum()) - np.repeat(np.cumsum(d) - d, d)) / np.repeat(d, d)
         elif ties == "breslow":
             slot_frac = np.zeros(int(d.sum()))
         else:
