@@ -53,41 +53,27 @@ def _pair_counts(start, stop, event, ranks, n_ranks, count, tau_group, out):
             weight[gi] = 1.0 / (g_left * g_left)
         g_left = g_left * (1.0 - censored / at_risk)
         at_risk -= total
-    tree = np.zeros(n_ranks.max() + 1, np.int64)
     for k in range(ranks.shape[0]):
-        tree[:] = 0
+        rank = ranks[k]
+        tree = np.zeros(n_ranks[k] + 1, np.int64)
         inserted = 0
         h_num = 0
         h_den = 0
         u_num = 0.0
         u_den = 0.0
-        size = n_ranks[k]
         for gi in range(n_groups - 1, -1, -1):
+            lo, hi = start[gi], stop[gi]
             # Uno: the tree holds the patients with a strictly later time
-            g_num = 0
-            g_den = 0
-            for i in range(start[gi], stop[gi]):
-                if event[i] and count[i] > 0:
-                    less, equal = _less_equal(tree, ranks[k, i])
-                    g_num += count[i] * (2 * less + equal)
-                    g_den += count[i] * inserted
-            # Harrell: also the patients censored at this time
-            for i in range(start[gi], stop[gi]):
-                if not event[i] and count[i] > 0:
-                    _add(tree, size, ranks[k, i], count[i])
-                    inserted += count[i]
-            for i in range(start[gi], stop[gi]):
-                if event[i] and count[i] > 0:
-                    less, equal = _less_equal(tree, ranks[k, i])
-                    h_num += count[i] * (2 * less + equal)
-                    h_den += count[i] * inserted
-            for i in range(start[gi], stop[gi]):
-                if event[i] and count[i] > 0:
-                    _add(tree, size, ranks[k, i], count[i])
-                    inserted += count[i]
+            g_num, g_den = _query_deaths(tree, lo, hi, event, rank, count, inserted)
             if weight[gi] > 0.0:
                 u_num += weight[gi] * g_num
                 u_den += weight[gi] * g_den
+            # Harrell: also the patients censored at this time
+            inserted += _insert(tree, lo, hi, event, False, rank, count)
+            num, den = _query_deaths(tree, lo, hi, event, rank, count, inserted)
+            h_num += num
+            h_den += den
+            inserted += _insert(tree, lo, hi, event, True, rank, count)
         out[k, 0] = h_num / 2.0
         out[k, 1] = h_den
         out[k, 2] = u_num / 2.0
@@ -95,25 +81,40 @@ def _pair_counts(start, stop, event, ranks, n_ranks, count, tau_group, out):
 
 
 @njit(cache=True, inline="always")
-def _add(tree, size, rank, value):
-    while rank <= size:
-        tree[rank] += value
-        rank += rank & -rank
+def _query_deaths(tree, lo, hi, event, rank, count, inserted):
+    """Over the deaths in ``[lo, hi)``: sum of count * (2 * lower + equal), count * inserted."""
+    num = 0
+    den = 0
+    for i in range(lo, hi):
+        if event[i] and count[i] > 0:
+            below = _prefix(tree, rank[i] - 1)
+            num += count[i] * (below + _prefix(tree, rank[i]))
+            den += count[i] * inserted
+    return num, den
+
+
+@njit(cache=True, inline="always")
+def _insert(tree, lo, hi, event, deaths, rank, count):
+    """Add the deaths (or, ``deaths`` False, the censorings) in ``[lo, hi)``; how many."""
+    added = 0
+    for i in range(lo, hi):
+        if event[i] == deaths and count[i] > 0:
+            pos = rank[i]
+            while pos < tree.size:
+                tree[pos] += count[i]
+                pos += pos & -pos
+            added += count[i]
+    return added
 
 
 @njit(cache=True, inline="always")
 def _prefix(tree, rank):
+    """Total count of the ranks 1..rank."""
     total = 0
     while rank > 0:
         total += tree[rank]
         rank -= rank & -rank
     return total
-
-
-@njit(cache=True, inline="always")
-def _less_equal(tree, rank):
-    below = _prefix(tree, rank - 1)
-    return below, _prefix(tree, rank) - below
 
 
 @njit(cache=True)
