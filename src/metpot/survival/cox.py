@@ -125,16 +125,17 @@ def _cholesky2(mat: np.ndarray, toler: float) -> np.ndarray:
     diag = np.diagonal(a, axis1=-2, axis2=-1)
     diag_max = np.max(np.where(diag > 0, diag, 0.0), axis=-1, initial=0.0)  # NaN ignored, as R
     eps = np.where(diag_max == 0, toler, diag_max * toler)
-    for i in range(p):
-        pivot = a[:, i, i].copy()
-        ok = np.isfinite(pivot) & (pivot >= eps)
-        a[:, i, i] = np.where(ok, pivot, 0.0)
-        for j in range(i + 1, p):
-            temp = np.where(ok, a[:, j, i] / np.where(ok, pivot, 1.0), a[:, j, i])
-            a[:, j, i] = temp
-            a[:, j, j] = np.where(ok, a[:, j, j] - temp * temp * pivot, a[:, j, j])
-            for k in range(j + 1, p):
-                a[:, k, j] = np.where(ok, a[:, k, j] - temp * a[:, k, i], a[:, k, j])
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite matrices: zero pivots
+        for i in range(p):
+            pivot = a[:, i, i].copy()
+            ok = np.isfinite(pivot) & (pivot >= eps)
+            a[:, i, i] = np.where(ok, pivot, 0.0)
+            for j in range(i + 1, p):
+                temp = np.where(ok, a[:, j, i] / np.where(ok, pivot, 1.0), a[:, j, i])
+                a[:, j, i] = temp
+                a[:, j, j] = np.where(ok, a[:, j, j] - temp * temp * pivot, a[:, j, j])
+                for k in range(j + 1, p):
+                    a[:, k, j] = np.where(ok, a[:, k, j] - temp * a[:, k, i], a[:, k, j])
     return a
 
 
