@@ -4,8 +4,6 @@ scikit-survival's ``concordance_index_ipcw``."""
 import numpy as np
 import pandas as pd
 import pytest
-from sksurv.metrics import concordance_index_ipcw
-from sksurv.util import Surv
 
 from metpot import survival as sv
 
@@ -220,6 +218,10 @@ def test_concordance_table_accepts_a_dataframe_and_is_deterministic():
 
 
 def _sksurv(t, e, r, tau=None):
+    # scikit-survival is a test dependency; imported here so that only these tests need it
+    from sksurv.metrics import concordance_index_ipcw
+    from sksurv.util import Surv
+
     y = Surv.from_arrays(event=e, time=t)
     return concordance_index_ipcw(y, y, r, tau=tau, tied_tol=0.0)[0]
 
