@@ -135,6 +135,7 @@ def test_concordance_edge_cases():
     # tau before the first death
     assert np.isnan(sv.uno_c([1, 2, 3], [1, 1, 0], [3, 2, 1], tau=1.0))
     assert sv.uno_c([1, 2, 3], [1, 1, 0], [3, 2, 1], tau=1.5) == 1.0
+    assert np.isnan(sv.uno_c([1, 2, 3], [1, 1, 0], [3, 2, 1], tau=np.nan))  # as t < nan
     # all risks tied: 1/2
     assert sv.harrell_c([1, 2, 3, 4], [1, 0, 1, 1], [5, 5, 5, 5]) == 0.5
     # one patient

@@ -141,8 +141,8 @@ class _Layout:
             levels, inv = np.unique(r[self.order], return_inverse=True)
             self.ranks[k] = inv + 1
             self.n_ranks[k] = levels.size
-        tau_time = np.inf if tau is None else tau
-        self.tau_group = int(np.searchsorted(ts[self.start], tau_time, side="left"))
+        # deaths at the first tau_group distinct times (those before tau) are weighted
+        self.tau_group = self.start.size if tau is None else int(np.sum(ts[self.start] < tau))
 
     def counts(self, count: np.ndarray) -> np.ndarray:
         """(K x 4) sums for patients counted ``count`` times (original order)."""
