@@ -88,7 +88,7 @@ def new_bootstrap(t, e, preds, n_boot, seed, tau=None):
     from metpot.survival.concordance import _Layout, _ratios, _resamples
 
     layout = _Layout(t, e, np.array(list(preds.values())), tau)
-    return _ratios(layout.bootstrap(_resamples(t.size, n_boot, seed)))
+    return _ratios(layout.sums(_resamples(t.size, n_boot, seed)))
 
 
 # ---------------------------------------------------------------------------------------------

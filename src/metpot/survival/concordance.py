@@ -11,7 +11,7 @@ and Uno's C differs from a pairwise sum only by rounding.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import combinations
 
 import numpy as np
@@ -118,7 +118,7 @@ def _prefix(tree, rank):
 
 
 @njit(cache=True)
-def _bootstrap(start, stop, event, ranks, n_ranks, counts, tau_group, out):
+def _pair_counts_rows(start, stop, event, ranks, n_ranks, counts, tau_group, out):
     """:func:`_pair_counts` for each row of ``counts`` (B x n) into ``out`` (B x K x 4)."""
     for b in range(counts.shape[0]):
         _pair_counts(start, stop, event, ranks, n_ranks, counts[b], tau_group, out[b])
@@ -144,36 +144,20 @@ class _Layout:
         # deaths at the first tau_group distinct times (those before tau) are weighted
         self.tau_group = self.start.size if tau is None else int(np.sum(ts[self.start] < tau))
 
-    def counts(self, count: np.ndarray) -> np.ndarray:
-        """(K x 4) sums for patients counted ``count`` times (original order)."""
-        out = np.empty((self.ranks.shape[0], 4))
-        c = np.ascontiguousarray(count[self.order], dtype=np.int64)
-        _pair_counts(
-            self.start, self.stop, self.event, self.ranks, self.n_ranks, c, self.tau_group, out
-        )
-        return out
-
-    def bootstrap(self, resamples: Iterator[np.ndarray], block: int = 64) -> np.ndarray:
-        """(B x K x 4) sums for the resamples (patient indices, original order)."""
+    def sums(self, resamples: Iterable[np.ndarray], block: int = 64) -> np.ndarray:
+        """(B x K x 4) sums for each resample (patient indices, original order)."""
         n = self.order.size
-        parts = []
+        resamples = iter(resamples)
+        parts = [np.empty((0, self.ranks.shape[0], 4))]
         while first := list(itertools.islice(resamples, block)):
             counts = np.empty((len(first), n), np.int64)
             for b, idx in enumerate(first):
                 counts[b] = np.bincount(idx, minlength=n)[self.order]
             out = np.empty((len(first), self.ranks.shape[0], 4))
-            _bootstrap(
-                self.start,
-                self.stop,
-                self.event,
-                self.ranks,
-                self.n_ranks,
-                counts,
-                self.tau_group,
-                out,
-            )
+            args = (self.start, self.stop, self.event, self.ranks, self.n_ranks)
+            _pair_counts_rows(*args, counts, self.tau_group, out)
             parts.append(out)
-        return np.concatenate(parts) if parts else np.empty((0, self.ranks.shape[0], 4))
+        return np.concatenate(parts)
 
 
 def _ratios(sums: np.ndarray) -> np.ndarray:
@@ -187,7 +171,7 @@ def _ratios(sums: np.ndarray) -> np.ndarray:
 def _single(time, event, risk, tau) -> np.ndarray:
     t, e = _as_time_event(time, event)
     r = _risk_array(risk, t.size)
-    return _ratios(_Layout(t, e, r[None], tau).counts(np.ones(t.size, np.int64)))[0]
+    return _ratios(_Layout(t, e, r[None], tau).sums([np.arange(t.size)]))[0, 0]
 
 
 def harrell_c(time, event, risk) -> float:
@@ -362,8 +346,8 @@ def concordance_table(
             if nm not in preds:
                 raise MetpotError(f"unknown predictor {nm!r} (known: {name_list(names)})")
     layout = _Layout(t, e, np.array([_risk_array(preds[nm], t.size) for nm in names]), tau)
-    full = _ratios(layout.counts(np.ones(t.size, np.int64)))  # K x 2
-    boot = _ratios(layout.bootstrap(_resamples(t.size, n_boot, seed)))  # B x K x 2
+    full = _ratios(layout.sums([np.arange(t.size)]))[0]  # K x 2
+    boot = _ratios(layout.sums(_resamples(t.size, n_boot, seed)))  # B x K x 2
     rows = []
     for k, nm in enumerate(names):
         hl, hu = _percentile_ci(boot[:, k, 0], conf)
