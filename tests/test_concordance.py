@@ -238,6 +238,7 @@ def _data_no_death_censoring_ties(seed, n):
     return t, e, r
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("tau_q", [None, 0.5, 0.9])
 def test_uno_agrees_with_scikit_survival_without_death_censoring_ties(seed, tau_q):
@@ -264,6 +265,7 @@ def _uno_sksurv_convention(t, e, r, tau=None):
     return float((wc * _conc(r)).sum() / wc.sum())
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("seed", range(4))
 def test_uno_convention_difference_from_scikit_survival_is_only_death_censoring_ties(seed):
     # integer times: many deaths share their time with censorings
