@@ -4,7 +4,7 @@ Everything that learns is a scikit-learn estimator inside a :class:`~sklearn.pip
 fitted within the cross-validation folds, so nothing about a test patient (its label, its
 features' distribution) reaches the model that predicts it:
 
-    log2 (optional) -> drop features with too many missing -> median imputation
+    log2 (optional) -> drop features with too many missing, median imputation
     -> top-N variance per layer (unsupervised) -> z-score -> supervised signature (optional)
     -> model
 
@@ -65,11 +65,13 @@ __all__ = [
     "DEFAULT_GRIDS",
     "SURVIVAL_MODELS",
     "CoxPH",
+    "AsArray",
     "DropMissing",
     "Log2Transform",
     "SignatureSelector",
     "Target",
     "TopVariance",
+    "ZScore",
     "assemble",
     "build_pipeline",
     "build_targets",
@@ -534,28 +536,39 @@ def build_targets(
 # ---------------------------------------------------------------------------------------------
 
 
-class _ColumnSubset(TransformerMixin, BaseEstimator):
-    """Base of the column selectors: ``keep_`` (bool mask) is set by ``fit``."""
+class _FrameStep(TransformerMixin, BaseEstimator):
+    """Base of metpot's preprocessing steps.
 
-    def _names(self, X) -> np.ndarray:
-        if hasattr(X, "columns"):
-            return np.asarray([str(c) for c in X.columns], dtype=object)
-        return np.asarray([f"x{i}" for i in range(np.shape(X)[1])], dtype=object)
+    They take a data frame (or an array) and return the same kind: a frame keeps the
+    ``"<layer>:<feature>"`` column names the per-layer steps need, without scikit-learn's
+    per-column validation of frames (slow for thousands of columns). Subclasses set
+    ``keep_`` (bool mask over the input columns) in ``fit`` and may override ``_apply``.
+    """
 
     def _start(self, X) -> np.ndarray:
-        self.feature_names_in_ = self._names(X)
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns.astype(str), dtype=object)
+        else:
+            self.feature_names_in_ = np.asarray(
+                [f"x{i}" for i in range(np.shape(X)[1])], dtype=object
+            )
         self.n_features_in_ = len(self.feature_names_in_)
         return np.asarray(X, dtype=float)
 
+    def _apply(self, values: np.ndarray) -> np.ndarray:
+        return values[:, self.keep_]
+
     def transform(self, X):
-        if np.shape(X)[1] != self.n_features_in_:
+        values = np.asarray(X, dtype=float)
+        if values.ndim != 2 or values.shape[1] != self.n_features_in_:
             raise MetpotError(
                 f"{type(self).__name__}: expected {self.n_features_in_} columns, "
-                f"got {np.shape(X)[1]}"
+                f"got {values.shape[1] if values.ndim == 2 else values.ndim}"
             )
-        if hasattr(X, "iloc"):
-            return X.iloc[:, np.flatnonzero(self.keep_)]
-        return np.asarray(X)[:, self.keep_]
+        out = self._apply(values)
+        if hasattr(X, "columns"):
+            return pd.DataFrame(out, index=X.index, columns=self.get_feature_names_out())
+        return out
 
     def get_support(self) -> np.ndarray:
         """Boolean mask of the kept input columns."""
@@ -570,41 +583,30 @@ class _ColumnSubset(TransformerMixin, BaseEstimator):
         return tags
 
 
-class Log2Transform(TransformerMixin, BaseEstimator):
+class Log2Transform(_FrameStep):
     """``log2(x + 1)``; negative input is a :class:`MetpotError` naming the column."""
 
     def fit(self, X, y=None):
-        self.feature_names_in_ = np.asarray([str(c) for c in getattr(X, "columns", [])])
-        self.n_features_in_ = np.shape(X)[1]
+        self._start(X)
+        self.keep_ = np.ones(self.n_features_in_, dtype=bool)
         return self
 
-    def transform(self, X):
-        values = np.asarray(X, dtype=float)
+    def _apply(self, values):
         with np.errstate(invalid="ignore"):
             neg = values < 0
         if neg.any():
             j = int(np.argwhere(neg)[0][1])
-            col = X.columns[j] if hasattr(X, "columns") else j
             raise MetpotError(
-                f"log2 transform needs non-negative values; column {col!r} has "
-                f"{values[neg][0]!r} (set classify.transform: none for log-scale data)"
+                f"log2 transform needs non-negative values; column "
+                f"{self.feature_names_in_[j]!r} has {values[neg][0]!r} "
+                "(set classify.transform: none for log-scale data)"
             )
-        out = np.log2(values + 1.0)
-        if hasattr(X, "columns"):
-            return pd.DataFrame(out, index=X.index, columns=X.columns)
-        return out
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        return self.feature_names_in_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
+        return np.log2(values + 1.0)
 
 
-class DropMissing(_ColumnSubset):
-    """Drop the columns with a larger fraction of missing values than ``max_fraction``.
+class DropMissing(_FrameStep):
+    """Drop columns missing in more than ``max_fraction`` of the training samples, and fill
+    the remaining missing values with the training median of their column.
 
     Parameters
     ----------
@@ -617,14 +619,26 @@ class DropMissing(_ColumnSubset):
 
     def fit(self, X, y=None):
         values = self._start(X)
-        frac = np.isnan(values).mean(axis=0)
-        self.keep_ = frac <= self.max_fraction
+        miss = np.isnan(values)
+        self.keep_ = miss.mean(axis=0) <= self.max_fraction
         if not self.keep_.any():
             raise MetpotError(f"every feature has more than {self.max_fraction:g} missing")
+        kept = values[:, self.keep_]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(kept, axis=0) if miss.any() else np.median(kept, axis=0)
+        self.median_ = np.where(np.isfinite(med), med, 0.0)
         return self
 
+    def _apply(self, values):
+        out = values[:, self.keep_]
+        miss = np.isnan(out)
+        if miss.any():
+            out = np.where(miss, self.median_[None, :], out)
+        return out
 
-class TopVariance(_ColumnSubset):
+
+class TopVariance(_FrameStep):
     """Keep the ``top`` columns of largest variance within each layer (unsupervised).
 
     The layer of a column is the part of its name before ``":"``. Constant columns are never
@@ -641,7 +655,7 @@ class TopVariance(_ColumnSubset):
 
     def fit(self, X, y=None):
         values = self._start(X)
-        var = np.nanvar(values, axis=0, ddof=1)
+        var = np.var(values, axis=0, ddof=1)
         var = np.where(np.isfinite(var), var, 0.0)
         keep = var > 0
         if self.top is not None:
@@ -650,12 +664,26 @@ class TopVariance(_ColumnSubset):
                 idx = np.flatnonzero((layer == name) & keep)
                 if len(idx) > self.top:
                     order = np.lexsort((idx, -var[idx]))
-                    drop = idx[order[self.top :]]
-                    keep[drop] = False
+                    keep[idx[order[int(self.top) :]]] = False
         if not keep.any():
             raise MetpotError("every feature is constant")
         self.keep_ = keep
         return self
+
+
+class ZScore(_FrameStep):
+    """Centre and scale each column by its training mean and SD (n - 1; SD 0 -> 1)."""
+
+    def fit(self, X, y=None):
+        values = self._start(X)
+        self.keep_ = np.ones(self.n_features_in_, dtype=bool)
+        self.mean_ = values.mean(axis=0)
+        sd = values.std(axis=0, ddof=1) if len(values) > 1 else np.ones(values.shape[1])
+        self.scale_ = np.where(sd > 0, sd, 1.0)
+        return self
+
+    def _apply(self, values):
+        return (values - self.mean_) / self.scale_
 
 
 def _cox_score_stat(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> np.ndarray:
@@ -666,7 +694,7 @@ def _cox_score_stat(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> np.nd
     s0 = np.arange(1, n + 1, dtype=float)
     s1 = np.cumsum(x, axis=0)
     s2 = np.cumsum(x * x, axis=0)
-    # risk set of sample i: all with time >= t_i -> positions 0..last index with that time
+    # risk set of sample i: all with time >= t_i, i.e. positions 0 .. last one with time t_i
     last = np.searchsorted(-t, -t, side="right") - 1
     ev = np.flatnonzero(e)
     if len(ev) == 0:
@@ -676,13 +704,16 @@ def _cox_score_stat(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> np.nd
     u = (x[ev] - mean).sum(axis=0)
     info = (s2[r] / s0[r, None] - mean**2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        chi = np.where(info > 0, u * u / info, 0.0)
+        chi = np.where(info > 1e-12, u * u / info, 0.0)
     return np.nan_to_num(chi)
 
 
 def univariate_scores(X, y) -> np.ndarray:
-    """Supervised univariate score per column: ANOVA F for labels, Cox score chi-square for a
-    scikit-survival structured array (higher = more associated)."""
+    """Supervised univariate score per column (higher = more associated with ``y``).
+
+    ANOVA F for class labels; the Cox score (log-rank) chi-square for a scikit-survival
+    structured array ``(event, time)``. Constant columns score 0.
+    """
     values = np.asarray(X, dtype=float)
     y = np.asarray(y)
     if y.dtype.names is not None:
@@ -697,9 +728,10 @@ def univariate_scores(X, y) -> np.ndarray:
     return np.nan_to_num(f, nan=0.0, posinf=np.finfo(float).max)
 
 
-class SignatureSelector(_ColumnSubset):
-    """A compact signature: the top columns by a supervised univariate score, chosen in ``fit``
-    (so, inside a pipeline, within the training folds only).
+class SignatureSelector(_FrameStep):
+    """A compact signature: the top columns by a supervised univariate score
+    (:func:`univariate_scores`), chosen in ``fit`` -- so, in a pipeline, within the training
+    folds only. Ties are broken by column order.
 
     Parameters
     ----------
@@ -735,6 +767,19 @@ class SignatureSelector(_ColumnSubset):
             keep[idx[order[:k]]] = True
         self.keep_ = keep
         return self
+
+
+class AsArray(_FrameStep):
+    """Hand the model a plain array (the column names stay in ``get_feature_names_out``)."""
+
+    def fit(self, X, y=None):
+        self._start(X)
+        self.keep_ = np.ones(self.n_features_in_, dtype=bool)
+        return self
+
+    def transform(self, X):
+        return np.asarray(super().transform(np.asarray(X, dtype=float)), dtype=float)
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -910,25 +955,23 @@ def build_pipeline(
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Input: a frame with ``"<layer>:<feature>"`` columns; pandas output between steps.
+        Input: a frame with ``"<layer>:<feature>"`` columns (metpot's steps pass frames on;
+        the model gets an array).
     """
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import StandardScaler
-
     steps = []
     if transform == "log2":
         steps.append(("log2", Log2Transform()))
     steps += [
         ("missing", DropMissing(max_missing)),
-        ("impute", SimpleImputer(strategy="median")),
         ("variance", TopVariance(top_variance)),
-        ("scale", StandardScaler()),
+        ("scale", ZScore()),
     ]
     if signature:
         quotas = dict(signature.get("quotas") or {}) or None
         steps.append(("signature", SignatureSelector(int(signature.get("size", 31)), quotas)))
+    steps.append(("array", AsArray()))
     steps.append(("model", make_model(model, seed)))
-    return Pipeline(steps).set_output(transform="pandas")
+    return Pipeline(steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1222,10 +1265,14 @@ def _one_fold(
     crs: pd.Series | None, outcome: pd.DataFrame | None, landmark: float | None,
 ):  # fmt: skip
     """Tune on the training fold, predict the test fold; optionally the CRS comparison."""
+    from threadpoolctl import threadpool_limits
+
     samples = X.index
     splits = _inner_splits(target.strata[tr], inner_k, seed)
     compare = crs is not None and outcome is not None
-    with warnings.catch_warnings():
+    # one thread per fold: the folds are the parallel units (n_jobs); OpenMP (gradient
+    # boosting) and BLAS threads on top would oversubscribe the cores
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
         est, best, inner = _tune(proto, grid, X.iloc[tr], target, splits, compare)
@@ -1481,8 +1528,10 @@ def _jsonable(d: Mapping) -> dict:
 
 
 def _refit(proto, grid, X, target, cfg, seed):
+    from threadpoolctl import threadpool_limits
+
     splits = _inner_splits(target.strata, cfg["inner"]["folds"], seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
         est, params, _ = _tune(proto, grid, X, target, splits, need_oof=False)
@@ -1568,6 +1617,15 @@ def feature_table(est, X: pd.DataFrame, target: Target, model: str, feature_set:
     return table.sort_values(["class", "rank"], kind="stable").reset_index(drop=True)
 
 
+def _welch_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Welch t statistic of ``a`` against ``b`` per column (NaN values omitted)."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        na, nb = np.sum(~np.isnan(a), 0), np.sum(~np.isnan(b), 0)
+        va, vb = np.nanvar(a, 0, ddof=1), np.nanvar(b, 0, ddof=1)
+        return (np.nanmean(a, 0) - np.nanmean(b, 0)) / np.sqrt(va / na + vb / nb)
+
+
 def markers(X: pd.DataFrame, labels, n_markers: int = 20, transform: str = "none") -> dict:
     """Per class, the most up-regulated columns against the other samples.
 
@@ -1588,11 +1646,7 @@ def markers(X: pd.DataFrame, labels, n_markers: int = 20, transform: str = "none
     labels = np.asarray(labels)
     out = {}
     for c in sorted(pd.unique(labels), key=str):
-        a, b = z[labels == c], z[labels != c]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            t, _ = stats.ttest_ind(a, b, equal_var=False, nan_policy="omit")
-        t = np.nan_to_num(np.asarray(t, dtype=float), nan=-np.inf)
+        t = np.nan_to_num(_welch_t(z[labels == c], z[labels != c]), nan=-np.inf)
         order = np.lexsort((np.arange(len(t)), -t))
         top = [j for j in order[:n_markers] if t[j] > 0]
         out[str(c)] = [str(X.columns[j]) for j in top]
