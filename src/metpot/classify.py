@@ -1272,9 +1272,12 @@ def _one_fold(
     compare = crs is not None and outcome is not None
     # one thread per fold: the folds are the parallel units (n_jobs); OpenMP (gradient
     # boosting) and BLAS threads on top would oversubscribe the cores
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), threadpool_limits(1), np.errstate(all="ignore"):
+        # convergence notes of the inner fits, and scikit-survival's divisions by zero at
+        # time points without anyone at risk (those metrics come out NaN and are counted)
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         est, best, inner = _tune(proto, grid, X.iloc[tr], target, splits, compare)
         Xte = X.iloc[te]
         res = {"test": te, "best_params": best, "n_features": _n_model_features(est)}
