@@ -44,6 +44,7 @@ features' distribution) reaches the model that predicts it:
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -173,8 +174,9 @@ def resolve_config(config: Mapping | None = None) -> dict:
     models = {}
     for name, spec in (config.get("models") or DEFAULT_CONFIG["models"]).items():
         if name not in DEFAULT_GRIDS or name == "crs":
+            known = [m for m in DEFAULT_GRIDS if m != "crs"]
             raise MetpotError(
-                f"classify.models: unknown model {name!r} (known: {name_list(CLASSIFIERS)})"
+                f"classify.models: unknown model {name!r} (known: {name_list(known)})"
             )
         spec = dict(spec or {})
         models[name] = {"grid": dict(spec.get("grid", DEFAULT_GRIDS[name]))}
@@ -878,20 +880,20 @@ def make_model(name: str, seed: int = 0):
         from sklearn.ensemble import RandomForestClassifier
 
         return RandomForestClassifier(
-            n_estimators=150, class_weight="balanced", random_state=seed, n_jobs=1
+            n_estimators=100, class_weight="balanced", random_state=seed, n_jobs=1
         )
     if name == "gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         return HistGradientBoostingClassifier(
-            max_iter=50, learning_rate=0.1, max_depth=3, early_stopping=False,
+            max_iter=30, learning_rate=0.2, max_depth=3, early_stopping=False,
             class_weight="balanced", random_state=seed,
         )  # fmt: skip
     if name == "mlp":
         from sklearn.neural_network import MLPClassifier
 
         return MLPClassifier(
-            hidden_layer_sizes=(16,), alpha=1.0, max_iter=500, random_state=seed
+            hidden_layer_sizes=(16,), alpha=1.0, max_iter=200, random_state=seed
         )
     if name == "coxnet":
         from sksurv.linear_model import CoxnetSurvivalAnalysis
@@ -1267,6 +1269,7 @@ def _one_fold(
     """Tune on the training fold, predict the test fold; optionally the CRS comparison."""
     from threadpoolctl import threadpool_limits
 
+    cpu0 = time.process_time()
     samples = X.index
     splits = _inner_splits(target.strata[tr], inner_k, seed)
     compare = crs is not None and outcome is not None
@@ -1299,6 +1302,7 @@ def _one_fold(
             res["crs"] = _crs_comparison_fold(
                 samples, tr, te, inner, mol_te, crs, outcome, landmark
             )
+    res["cpu_seconds"] = time.process_time() - cpu0
     return res
 
 
@@ -1377,6 +1381,7 @@ def fit_one(
     """
     from joblib import Parallel, delayed
 
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     cfg = resolve_config(config)
     seed = int(cfg["seed"])
     if model == "crs":
@@ -1515,6 +1520,11 @@ def fit_one(
             final, X, fit_target, model, feature_set, list(layers.keys()), cfg,
             rows, params, cohort,
         )  # fmt: skip
+    out["wall_seconds"] = time.perf_counter() - wall0
+    # CPU of this process plus that of the fold workers (load-independent cost)
+    out["cpu_seconds"] = time.process_time() - cpu0
+    if n_jobs != 1:
+        out["cpu_seconds"] += sum(r["cpu_seconds"] for r in results)
     return out
 
 
@@ -1590,8 +1600,8 @@ def feature_table(est, X: pd.DataFrame, target: Target, model: str, feature_set:
         else:
             for k, c in enumerate(final.classes_):
                 weights[str(c)] = coef[k]
-    elif hasattr(final, "feature_importances_"):
-        try:
+    else:
+        try:  # scikit-survival's forests raise NotImplementedError here
             weights[""] = np.asarray(final.feature_importances_, dtype=float)
             kind = "impurity importance"
         except (AttributeError, NotImplementedError, ValueError):
@@ -2074,7 +2084,7 @@ def plan(targets: Mapping[str, Target], layer_names: Sequence[str], config: Mapp
                 for fs in ["crs"] if m == "crs" else fsets:
                     jobs.append((name, m, fs))
         else:
-            jobs += [(name, m, fs) for m in cfg["models"] for fs in fsets]
+            jobs += [(name, m, fs) for m in cfg["models"] if m in CLASSIFIERS for fs in fsets]
     return jobs
 
 
