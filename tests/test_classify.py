@@ -384,8 +384,11 @@ def test_demo_31_feature_signature_close_to_the_full_model(demo_fits):
 @pytest.mark.slow
 def test_demo_crs_plus_predicted_subtype_beats_crs_alone(demo_fits):
     comp = C.compare_with_crs(demo_fits["all"]["predictions"], 5, landmark=36.0)["table"]
-    d = comp[(comp["metric"] == "harrell_c_difference")
-             & (comp["predictor"] == "crs_plus_molecular") & (comp["reference"] == "crs")]
+    d = comp[
+        (comp["metric"] == "harrell_c_difference")
+        & (comp["predictor"] == "crs_plus_molecular")
+        & (comp["reference"] == "crs")
+    ]
     d = d.iloc[0]  # fmt: skip
     assert d["estimate"] > 0
 

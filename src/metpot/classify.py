@@ -783,7 +783,6 @@ class AsArray(_FrameStep):
         return np.asarray(super().transform(np.asarray(X, dtype=float)), dtype=float)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # a small Cox model (CRS alone, and the Cox models of the CRS comparison)
 # ---------------------------------------------------------------------------------------------
@@ -892,9 +891,7 @@ def make_model(name: str, seed: int = 0):
     if name == "mlp":
         from sklearn.neural_network import MLPClassifier
 
-        return MLPClassifier(
-            hidden_layer_sizes=(16,), alpha=1.0, max_iter=200, random_state=seed
-        )
+        return MLPClassifier(hidden_layer_sizes=(16,), alpha=1.0, max_iter=200, random_state=seed)
     if name == "coxnet":
         from sksurv.linear_model import CoxnetSurvivalAnalysis
 
@@ -908,9 +905,7 @@ def make_model(name: str, seed: int = 0):
         )  # fmt: skip
     if name == "crs":
         return CoxPH()
-    raise MetpotError(
-        f"unknown model {name!r} (known: {name_list(CLASSIFIERS + SURVIVAL_MODELS)})"
-    )
+    raise MetpotError(f"unknown model {name!r} (known: {name_list(CLASSIFIERS + SURVIVAL_MODELS)})")
 
 
 def param_grid(name: str, grid: Mapping[str, Sequence] | None = None) -> dict[str, list]:
@@ -1294,9 +1289,7 @@ def _one_fold(
         else:
             proba = _aligned_proba(est, Xte, target.classes)
             res["proba"] = proba
-            res["metrics"] = _classification_metrics(
-                target.y.to_numpy()[te], proba, target.classes
-            )
+            res["metrics"] = _classification_metrics(target.y.to_numpy()[te], proba, target.classes)
         if compare:
             mol_te = res["risk"][:, None] if target.kind == "survival" else res["proba"]
             res["crs"] = _crs_comparison_fold(
@@ -1443,8 +1436,19 @@ def fit_one(
     n_jobs = int(cfg["n_jobs"])
     results = Parallel(n_jobs=n_jobs)(
         delayed(_one_fold)(
-            proto, grid, X, fit_target, tr, te, cfg["inner"]["folds"], seed,
-            auc_times, auc_names, crs_arg, outcome, landmark,
+            proto,
+            grid,
+            X,
+            fit_target,
+            tr,
+            te,
+            cfg["inner"]["folds"],
+            seed,
+            auc_times,
+            auc_names,
+            crs_arg,
+            outcome,
+            landmark,
         )  # fmt: skip
         for (_, _, tr, te) in splits
     )
@@ -1688,15 +1692,14 @@ def model_card(
         mean, sd = np.nanmean(raw, 0), np.nanstd(raw, 0, ddof=1)
     stats_ = {
         c: {
-            "mean": _num(mean[j]), "sd": _num(sd[j]),
+            "mean": _num(mean[j]),
+            "sd": _num(sd[j]),
             "quantiles": {f"{q:g}": _num(qs[k, j]) for k, q in enumerate(_QUANTILES)},
             "missing": _num(np.isnan(raw[:, j]).mean()),
         }  # fmt: skip
         for j, c in enumerate(used)
     }
-    layers_used = (
-        ["clinical"] if model == "crs" else feature_set_layers(layer_names, feature_set)
-    )
+    layers_used = ["clinical"] if model == "crs" else feature_set_layers(layer_names, feature_set)
     preprocessing = {
         "transform": "none" if model == "crs" else cfg["transform"],
         "missing": {"max_fraction": float(cfg["max_missing"]), "impute": "median"},
@@ -1925,7 +1928,10 @@ def compare_with_crs(
                 risk = {p: rg[f"p_{col[3:]}"].to_numpy(float) for p, col in _PREDICTORS.items()}
                 reps.append(
                     net_benefit(
-                        rg["outcome_time"], rg["outcome_event"].astype(bool), risk, landmark,
+                        rg["outcome_time"],
+                        rg["outcome_event"].astype(bool),
+                        risk,
+                        landmark,
                         thresholds,
                     )  # fmt: skip
                 )
@@ -2131,12 +2137,18 @@ def run_classification(
     for name, model, fs in plan(targets, list(layers), config):
         results.append(
             fit_one(
-                targets[name], model, fs, layers, config, crs=crs,
+                targets[name],
+                model,
+                fs,
+                layers,
+                config,
+                crs=crs,
                 outcome=outcome if targets[name].kind == "categorical" else None,
-                time_unit=time_unit, cohort=cohort, refit=refit,
+                time_unit=time_unit,
+                cohort=cohort,
+                refit=refit,
             )  # fmt: skip
         )
     out = assemble(results, config)
     out["results"] = results
     return out
-
