@@ -77,3 +77,50 @@ class _Unsafe(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         return X
+
+
+def _every_model():
+    """Every model metpot can build, fitted on a small frame (classify's factories)."""
+    import pandas as pd
+
+    from metpot import classify as C
+
+    rng = np.random.default_rng(3)
+    cols = [f"mrna:g{i}" for i in range(8)] + [f"mirna:m{i}" for i in range(6)]
+    X = pd.DataFrame(rng.gamma(2.0, 2.0, (45, len(cols))), columns=cols)
+    X.iloc[3, 2] = np.nan
+    y = np.array(["canonical", "immune", "stromal"] * 15)
+    ys = C._surv_array(rng.exponential(10, 45), rng.random(45) < 0.7)
+    for name in C.CLASSIFIERS + C.SURVIVAL_MODELS:
+        if name == "crs":
+            crs = pd.DataFrame({"clinical:crs": rng.integers(0, 6, 45).astype(float)})
+            yield name, C.CoxPH().fit(crs, ys), crs
+            continue
+        survival = name in C.SURVIVAL_MODELS
+        for signature in (None, {"size": 5, "quotas": {"mrna": 3, "mirna": 2}}):
+            pipe = C.build_pipeline(name, transform="log2", top_variance=6, signature=signature)
+            if "n_estimators" in pipe[-1].get_params():
+                pipe.set_params(model__n_estimators=10)  # same types, smaller files
+            yield name, pipe.fit(X, ys if survival else y), X
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_every_metpot_model_round_trips_with_the_trusted_types(tmp_path):
+    """TRUSTED_TYPES covers every model metpot builds: save, load, identical predictions."""
+    from threadpoolctl import threadpool_limits
+
+    from metpot import classify as C
+
+    seen = set()
+    with threadpool_limits(1):  # gradient boosting's OpenMP crawls on busy shared cores
+        models = list(_every_model())
+    for k, (name, model, X) in enumerate(models):
+        seen.add(name)
+        path = tmp_path / f"m{k}.skops"
+        save_model(model, path, {"model": name})
+        loaded, card = load_model(path)
+        assert card["model"] == name
+        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+        if hasattr(model, "predict_proba"):
+            np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert seen == set(C.CLASSIFIERS + C.SURVIVAL_MODELS)

@@ -35,6 +35,13 @@ CARD_FORMAT = 1
 #: checks this list covers them.
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
+        "metpot.classify.AsArray",
+        "metpot.classify.CoxPH",
+        "metpot.classify.DropMissing",
+        "metpot.classify.Log2Transform",
+        "metpot.classify.SignatureSelector",
+        "metpot.classify.TopVariance",
+        "metpot.classify.ZScore",
         "numpy.dtype",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
@@ -43,6 +50,11 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
         "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
         "sklearn.tree._tree.Tree",
+        "sksurv.ensemble.forest.RandomSurvivalForest",
+        "sksurv.functions.StepFunction",
+        "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
+        "sksurv.linear_model.coxph.BreslowEstimator",
+        "sksurv.tree.tree.SurvivalTree",
     }
 )
 
