@@ -23,6 +23,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/snf.smk"
 include: "workflow/rules/clusters.smk"
 include: "workflow/rules/survival.smk"
+include: "workflow/rules/classify.smk"
 include: "workflow/rules/track.smk"
 
 

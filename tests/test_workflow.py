@@ -21,16 +21,27 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# One small classifier where a test needs the classify step; none where it does not.
+FAST_CLASSIFY = {
+    "models": {"logistic": {"grid": {"C": [0.1]}}},
+    "feature_sets": ["all"],
+    "survival_models": ["coxnet"],
+    "outer": {"folds": 3, "repeats": 1},
+    "inner": {"folds": 2},
+    "top_variance": 200,
+}
 SMALL = {
     "demo": {"n_patients": 90, "seed": 7},
     "clusters": {"consensus": {"resamples": 12, "chunks": 2, "seed": 3}},
     "survival": {"bootstrap": 100},
+    "classify": FAST_CLASSIFY,
     "tracking": {"enabled": False},
 }
 TINY = {
     "demo": {"n_patients": 40, "seed": 11},
     "clusters": {"consensus": {"resamples": 4, "chunks": 2}},
     "survival": {"bootstrap": 20, "cv_folds": 3},
+    "classify": {"enabled": False},
     "tracking": {"enabled": True},
 }
 
@@ -277,6 +288,7 @@ def own_cohort(folder: Path, n: int = 70, seed: int = 5) -> dict:
         },
         "clusters": {"consensus": {"resamples": 8, "chunks": 2}},
         "survival": {"bootstrap": 50},
+        "classify": {"enabled": False},
     }
 
 
@@ -390,3 +402,62 @@ def test_readme_own_cohort_section_runs_as_written(tmp_path):
             assert proc.returncode == 0, f"{line}\n{proc.stderr[-3000:]}"
             ran += 1
     assert ran >= 3
+
+
+def test_train_on_70_percent_and_score_the_other_30(tmp_path):
+    """Through the workflow: a classifier trained on 70% of a cohort scores the other 30%
+    with a balanced accuracy inside the nested-CV confidence interval."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from metpot.simulate import simulate_cohort
+
+    c = simulate_cohort(n_patients=120, seed=9)
+    truth = c["truth"].set_index("sample_id")["label"]
+    rng = np.random.default_rng(0)
+    ids = np.array(sorted(truth.index))
+    test = set(rng.choice(ids, size=36, replace=False))
+    train = [s for s in ids if s not in test]
+    held = [s for s in ids if s in test]
+    data = tmp_path / "data"
+    data.mkdir()
+    c["mrna"][train].to_csv(data / "mrna_train.csv")
+    c["mirna"][train].to_csv(data / "mirna_train.csv")
+    c["mrna"][held].sample(frac=1.0, random_state=1).iloc[:, ::-1].to_csv(data / "mrna_new.csv")
+    clinical = c["clinical"].set_index("sample_id").loc[train].reset_index()
+    clinical["true_subtype"] = truth.loc[train].to_numpy()
+    clinical.to_csv(data / "clinical.csv", index=False)
+    config = {
+        "output_dir": "out",
+        "cohort": {
+            "name": "split",
+            "omics": {
+                "mrna": {"path": "data/mrna_train.csv"},
+                "mirna": {"path": "data/mirna_train.csv"},
+            },
+            "clinical": {"path": "data/clinical.csv"},
+        },
+        "clusters": {"consensus": {"resamples": 0}},
+        "classify": {
+            **FAST_CLASSIFY,
+            "targets": ["true_subtype"],
+            "feature_sets": ["mrna", "all"],
+        },
+        "score": {"cohorts": {"new": {"omics": {"mrna": {"path": "data/mrna_new.csv"}}}}},
+        "tracking": {"enabled": False},
+    }
+    proc = snakemake(tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = tmp_path / "out"
+    pred = pd.read_csv(out / "score" / "new" / "predictions.tsv", sep="\t", dtype=str)
+    assert sorted(pred["sample_id"]) == sorted(held)
+    summary = json.loads((out / "score" / "new" / "summary.json").read_text())
+    assert summary["model"].endswith("logistic__mrna.skops")  # the mRNA-only cohort's model
+    acc = balanced_accuracy_score(truth.loc[pred["sample_id"]], pred["prediction"])
+    comp = pd.read_csv(out / "classify" / "comparison.tsv", sep="\t")
+    row = comp[
+        (comp["model"] == "logistic")
+        & (comp["feature_set"] == "mrna")
+        & (comp["metric"] == "balanced_accuracy")
+    ].iloc[0]
+    assert row["ci_low"] <= acc <= row["ci_high"], (acc, row.to_dict())
+    assert acc > 0.6

@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from metpot.errors import DataWarning, MetpotError
@@ -588,14 +589,294 @@ def _write_endpoint(io: StepIO, name: str, res: dict) -> None:
         _write_km(io, "integrated_", "km_integrated", integ, data, title)
 
 
+def _classify_data(cfg: dict, io: StepIO) -> dict:
+    """What every classify fit reads: layers, targets' sources, CRS, outcomes, checksums."""
+    layers = _layers(io)
+    subtypes = None
+    if "assignments" in io.inputs:
+        assign = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
+        table = pd.read_csv(io.input("subtypes"), sep="\t")
+        names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
+        subtypes = assign.map(names)
+    clinical = pd.read_parquet(io.input("clinical")) if "clinical" in io.inputs else None
+    endpoints = {}
+    if "outcome" in io.inputs:
+        for endpoint in ("os", "pfs"):
+            try:
+                endpoints[endpoint] = read_outcome(io.input("outcome"), endpoint)
+            except MetpotError:
+                continue
+    crs = None
+    if "crs" in io.inputs:
+        crs = read_samples(io.input("crs"), index_col="sample_id")["crs"].astype(float)
+    inputs = json.loads(Path(io.input("inputs")).read_text())
+    cohort = {
+        "name": cfg["cohort"]["name"],
+        "checksums": {i["layer"]: i["sha256"] for i in inputs},
+    }
+    return {
+        "layers": layers,
+        "subtypes": subtypes,
+        "clinical": clinical,
+        "endpoints": endpoints,
+        "crs": crs,
+        "cohort": cohort,
+    }
+
+
+def cmd_classify_fit(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.classify import build_targets, fit_one
+    from metpot.manifest import classify_config
+    from metpot.model_io import save_model
+
+    ccfg = classify_config(cfg)
+    data = _classify_data(cfg, io)
+    targets = build_targets(
+        [args.target],
+        clinical=data["clinical"],
+        subtypes=data["subtypes"],
+        endpoints=data["endpoints"],
+        landmark_years=ccfg["landmark_years"],
+        time_unit="years",
+        min_class_size=ccfg["min_class_size"],
+    )
+    target = targets[args.target]
+    outcome = data["endpoints"].get("os") if target.kind == "categorical" else None
+    res = fit_one(
+        target,
+        args.model,
+        args.feature_set,
+        data["layers"],
+        ccfg,
+        crs=data["crs"],
+        outcome=outcome,
+        time_unit="years",
+        cohort=data["cohort"],
+    )
+    for key in ("rows", "fold_metrics", "best_params", "predictions", "folds"):
+        io.tsv(key, res[key])
+    features = res.get("features")
+    io.tsv("features", features if features is not None else pd.DataFrame())
+    io.json(
+        "fit",
+        {
+            k: res.get(k)
+            for k in (
+                "target",
+                "kind",
+                "model",
+                "feature_set",
+                "landmark",
+                "n_excluded",
+                "excluded",
+                "wall_seconds",
+                "cpu_seconds",
+            )
+        },
+    )
+    card = res["card"]
+    io.json(
+        "params",
+        {
+            "target": args.target,
+            "model": args.model,
+            "feature_set": res["feature_set"],
+            **(card.get("hyperparameters") or {}),
+        },
+    )
+    rows = res["rows"]
+    metrics = {}
+    for r in rows.itertuples():
+        metrics[r.metric] = r.estimate
+        metrics[f"{r.metric}.ci_low"] = r.ci_low
+        metrics[f"{r.metric}.ci_high"] = r.ci_high
+    io.json("metrics", metrics)
+    save_model(res["final"], io.path("model"), card)
+    io.path("card")  # written beside the model by save_model
+    log.info(
+        "%s / %s / %s: %s",
+        args.target,
+        args.model,
+        res["feature_set"],
+        ", ".join(f"{r.metric} {r.estimate:.3f}" for r in rows.itertuples()),
+    )
+
+
+def _read_fit(io: StepIO, i: int) -> dict:
+    """The i-th fit of the classify inputs, as :func:`metpot.classify.fit_one` returned it."""
+    text = {"sample": str, "truth": str, "prediction": str, "target": str, "feature_set": str}
+
+    def tsv(key):
+        path = io.inputs_list(key)[i]
+        if Path(path).stat().st_size <= 1:
+            return pd.DataFrame()
+        return pd.read_csv(path, sep="\t", dtype=text)
+
+    fit = json.loads(Path(io.inputs_list("fit")[i]).read_text())
+    out = dict(fit)
+    for key in ("rows", "fold_metrics", "best_params", "predictions", "folds", "features"):
+        out[key] = tsv(key)
+    if out["features"].empty:
+        out["features"] = None
+    return out
+
+
+def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.classify import assemble, plot_vs_crs
+    from metpot.manifest import classify_config
+
+    ccfg = classify_config(cfg)
+    results = [_read_fit(io, i) for i in range(len(io.inputs_list("fit")))]
+    out = assemble(results, ccfg)
+    io.tsv("comparison", out["comparison"])
+    io.tsv("vs_crs", out["vs_crs"])
+    io.tsv("decision_curve", out["decision_curve"])
+    io.tsv("best", out["best"])
+    io.tsv("predictions", out["predictions"])
+    io.tsv("folds", out["folds"])
+    features = out["features"]
+    for key in io.outputs:
+        if key.startswith("features_"):
+            target = key.removeprefix("features_")
+            part = features[features["target"] == target] if len(features) else features
+            io.tsv(key, part)
+    io.figure("vs_crs_figure", plot_vs_crs(out["vs_crs"]))
+    metrics = {}
+    for r in out["best"].to_dict(orient="records"):
+        for k, v in r.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                metrics[f"best.{r['target']}.{k}"] = v
+    io.json("metrics", metrics)
+    log.info("%d fits compared", len(results))
+
+
+def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.io import read_omics
+    from metpot.model_io import load_model, read_card
+    from metpot.risk_score import integrated_table
+    from metpot.score import score_cohort, select_model
+
+    scfg = cfg["score"]
+    spec = scfg["cohorts"][args.cohort]
+    layers = {
+        name: read_omics(io.input(f"layer_{name}"), layer.get("layout", "features_x_samples"))
+        for name, layer in spec["omics"].items()
+    }
+    if "model" in io.inputs:
+        model_path = io.input("model")
+    else:
+        cards = {p: read_card(p) for p in io.inputs_list("cards")}
+        if not cards:
+            raise MetpotError("score: no trained model (configure classify or score.model)")
+        chosen = select_model(cards, layers, scfg["min_coverage"])
+        model_path = str(Path(chosen).with_suffix(".skops"))
+    model, card = load_model(model_path)
+    clinical = None
+    if "clinical" in io.inputs:
+        from metpot.io import read_table
+
+        table = read_table(io.input("clinical"))
+        id_col = spec["clinical"].get("sample_id", "sample_id")
+        if id_col not in table.columns:
+            raise MetpotError(f"{io.input('clinical')}: no column {id_col!r}")
+        clinical = table.set_index(id_col)
+    reference = None
+    if "assignments" in io.inputs:
+        assign = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
+        names = pd.read_csv(io.input("subtypes"), sep="\t")
+        labels = assign.map(dict(zip(names["subtype"], names["name"].astype(str), strict=True)))
+        train = {
+            k.removeprefix("train_"): pd.read_parquet(v)
+            for k, v in io.inputs.items()
+            if k.startswith("train_")
+        }
+        reference = {"layers": train, "labels": labels}
+    crs_cfg = dict(cfg.get("crs") or {})
+    high_cutoff = crs_cfg.pop("high_cutoff", 3)
+    groups = cfg.get("survival", {}).get("integrated_groups")
+    predictions, summary = score_cohort(
+        model,
+        card,
+        layers,
+        clinical=clinical,
+        method=scfg["method"],
+        min_coverage=scfg["min_coverage"],
+        min_confidence=scfg["min_confidence"],
+        low_confidence=scfg["low_confidence"],
+        standardize=scfg["standardize"],
+        ntp_fdr=scfg["ntp"]["fdr"],
+        ntp_n_perm=scfg["ntp"]["n_perm"],
+        seed=scfg["ntp"]["seed"],
+        reference=reference,
+        snf_options={k: cfg["snf"][k] for k in ("K", "mu", "t", "variant")},
+        crs=crs_cfg or None,
+        risk_table=integrated_table(groups) if groups else None,
+        crs_high_cutoff=high_cutoff,
+    )
+    summary = {"model": str(model_path), **summary}
+    io.tsv("predictions", predictions)
+    io.json("summary", summary)
+    if "agreement" in io.outputs:
+        io.tsv("agreement", summary.get("agreement_table", pd.DataFrame()))
+    counts = predictions["prediction"].value_counts()
+    io.json(
+        "metrics",
+        {"n_samples": len(predictions), **{f"n.{k}": int(v) for k, v in counts.items()}},
+    )
+    log.info("scored %d samples of %s with %s", len(predictions), args.cohort, model_path)
+
+
 def cmd_track(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     from metpot.manifest import analysis_outputs, out_dir
     from metpot.tracking import log_workflow_run
 
     outputs = analysis_outputs(cfg).values()
     run = log_workflow_run(cfg, out_dir(cfg), outputs, workflow_dir=args.workflow_dir)
+    run["models"] = _register_best_models(cfg, run)
     io.json("run", run)
     log.info("MLflow run %s recorded", run["run_id"])
+
+
+def _register_best_models(cfg: dict, run: dict) -> list[dict]:
+    """The best model of each classify target, logged and registered as <cohort>-<target>."""
+    from metpot.manifest import classify_jobs, step
+    from metpot.model_io import load_model
+    from metpot.tracking import log_model
+
+    if not classify_jobs(cfg):
+        return []
+    best = pd.read_csv(step("classify", cfg).outputs["best"].path, sep="\t", dtype=str)
+    registered = []
+    for row in best.itertuples():
+        files = step("classify_fit", cfg, target=row.target, model=row.model,
+                     feature_set=row.feature_set)  # fmt: skip
+        model, card = load_model(files.outputs["model"].path)
+        summary = card["preprocessing"].get("raw_value_summary") or {}
+        columns = [f["column"] for f in card["features"]]
+        # the input example holds the training means, not a patient's values
+        example = pd.DataFrame(
+            [[(summary.get(c) or {}).get("mean", np.nan) for c in columns]], columns=columns
+        ).astype(float)
+        name = f"{cfg['cohort']['name']}-{row.target}"
+        ref = log_model(
+            model,
+            f"{row.model}__{row.feature_set}",
+            example,
+            registered_name=name,
+            run_id=run["run_id"],
+            tracking_uri=run["tracking_uri"],
+        )
+        registered.append(
+            {"target": row.target, "model_uri": ref.model_uri, "version": ref.version}
+        )
+        log.info("registered %s as %s", files.outputs["model"].path, ref.model_uri)
+    return registered
+
+
+def _tsv_or_none(io: StepIO, key: str) -> pd.DataFrame | None:
+    if key not in io.inputs or Path(io.input(key)).stat().st_size <= 1:
+        return None
+    return pd.read_csv(io.input(key), sep="\t")
 
 
 def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
@@ -616,6 +897,11 @@ def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         subtypes=pd.read_csv(io.input("subtypes"), sep="\t"),
         agreement=load("agreement"),
         survival=survival,
+        classify_best=_tsv_or_none(io, "classify_best"),
+        classify_vs_crs=_tsv_or_none(io, "classify_vs_crs"),
+        scored={
+            Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
+        },
         run=load("run"),
     )
     io.text("summary", text)
@@ -682,6 +968,9 @@ STEPS: dict[str, tuple[Callable, str]] = {
     "clusters": (cmd_clusters, "choose the number of subtypes, assign samples, agreement"),
     "risk-score": (cmd_risk_score, "the Fong clinical risk score"),
     "survival": (cmd_survival, "survival of one endpoint by subtype, Cox, concordance"),
+    "classify-fit": (cmd_classify_fit, "nested CV of one target x model x feature set"),
+    "classify": (cmd_classify, "compare the classifiers with each other and the risk score"),
+    "score": (cmd_score, "score a new cohort with a trained model"),
     "track": (cmd_track, "record the workflow run in MLflow"),
     "summary": (cmd_summary, "the run's summary (summary.txt)"),
 }
@@ -727,6 +1016,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--endpoint", choices=["os", "pfs"], default="os")
         if name == "track":
             p.add_argument("--workflow-dir", help="the workflow's folder (for its git commit)")
+        if name == "classify-fit":
+            p.add_argument("--target", required=True)
+            p.add_argument("--model", required=True)
+            p.add_argument("--feature-set", required=True)
+        if name == "score":
+            p.add_argument("--cohort", required=True, help="a cohort of score.cohorts")
     return parser
 
 
@@ -780,6 +1075,11 @@ def main(argv: list[str] | None = None) -> int:
         wildcards = {"chunk": args.chunk} if step == "consensus_chunk" else {}
         if step == "survival":
             wildcards = {"endpoint": args.endpoint}
+        if step == "classify_fit":
+            wildcards = {"target": args.target, "model": args.model}
+            wildcards["feature_set"] = args.feature_set
+        if step == "score":
+            wildcards = {"cohort": args.cohort}
         io = _step_io(step, cfg, args, **wildcards)
         STEPS[args.command][0](cfg, io, args)
         io.check_complete()

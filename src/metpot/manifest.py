@@ -254,6 +254,177 @@ def _survival(config: dict, endpoint: str = "{endpoint}") -> StepFiles:
     return b.files
 
 
+# Models a classify job may name, for wildcard constraints (metpot.classify validates them).
+CLASSIFY_MODELS = (
+    "logistic",
+    "svm",
+    "random_forest",
+    "gradient_boosting",
+    "mlp",
+    "coxnet",
+    "rsf",
+    "crs",
+)
+
+
+def classify_config(config: dict) -> dict:
+    """The ``classify`` section with metpot.classify's defaults (without ``enabled``)."""
+    from metpot.classify import resolve_config
+
+    return resolve_config({k: v for k, v in config["classify"].items() if k != "enabled"})
+
+
+def target_kind(config: dict, target: str) -> str:
+    """``survival`` (an endpoint), ``landmark`` (``<endpoint>_landmark``) or ``categorical``."""
+    eps = endpoints(config)
+    if target in eps:
+        return "survival"
+    if target.endswith("_landmark") and target.removesuffix("_landmark") in eps:
+        return "landmark"
+    return "categorical"
+
+
+def classify_jobs(config: dict) -> list[tuple[str, str, str]]:
+    """The (target, model, feature set) fits of ``classify``, from the config alone."""
+    if not config["classify"]["enabled"]:
+        return []
+    from metpot.classify import CLASSIFIERS, expand_feature_sets
+
+    cfg = classify_config(config)
+    fsets = expand_feature_sets(layers(config), cfg["feature_sets"])
+    jobs = []
+    for target in cfg["targets"]:
+        if target_kind(config, target) == "survival":
+            for m in cfg["survival_models"]:
+                if m == "crs":
+                    if has_crs(config):
+                        jobs.append((target, m, "crs"))
+                else:
+                    jobs += [(target, m, fs) for fs in fsets]
+        else:
+            jobs += [(target, m, fs) for m in cfg["models"] if m in CLASSIFIERS for fs in fsets]
+    return jobs
+
+
+def _classify_inputs(config: dict) -> dict:
+    ingest = _ingest(config).outputs
+    inputs: dict = {f"layer_{n}": ingest[f"layer_{n}"].path for n in layers(config)}
+    targets = config["classify"].get("targets") or ["snf_subtype"]
+    if "snf_subtype" in targets:
+        clusters = _clusters(config).outputs
+        inputs["assignments"] = clusters["assignments"].path
+        inputs["subtypes"] = clusters["subtypes"].path
+    if "clinical" in ingest:
+        inputs["clinical"] = ingest["clinical"].path
+    if "outcome" in ingest:
+        inputs["outcome"] = ingest["outcome"].path
+    if has_crs(config):
+        inputs["crs"] = _risk_score(config).outputs["crs"].path
+    inputs["inputs"] = ingest["inputs"].path
+    return inputs
+
+
+def _classify_fit(
+    config: dict,
+    target: str = "{target}",
+    model: str = "{model}",
+    feature_set: str = "{feature_set}",
+) -> StepFiles:
+    name = f"{model}__{feature_set}"
+    b = _Builder(config, f"classify/fits/{target}/{name}")
+    b.files.inputs = _classify_inputs(config)
+    for key, kind in (
+        ("rows", "table"),
+        ("fold_metrics", "table"),
+        ("best_params", "table"),
+        ("features", "table"),
+        ("predictions", "patient"),
+        ("folds", "patient"),
+    ):
+        b.add(key, f"{key}.tsv", kind)
+    b.add("fit", "fit.json", "table")
+    b.add("params", "params.json", "params")
+    b.add("metrics", "metrics.json", "metrics")
+    b.files.outputs["model"] = Output(b.path(f"{name}.skops", f"classify/models/{target}"), "model")
+    b.files.outputs["card"] = Output(b.path(f"{name}.json", f"classify/models/{target}"), "model")
+    b.files.log = f"{b.root}/logs/classify/{target}/{name}.log"
+    b.files.benchmark = f"{b.root}/benchmarks/classify/{target}/{name}.tsv"
+    return b.files
+
+
+def classify_targets(config: dict) -> list[str]:
+    """The classify targets of the config (empty when classify is off)."""
+    return list(dict.fromkeys(t for t, _, _ in classify_jobs(config)))
+
+
+def _classify(config: dict) -> StepFiles:
+    b = _Builder(config, "classify")
+    fits: dict[str, list[str]] = {}
+    for job in classify_jobs(config):
+        for key, o in _classify_fit(config, *job).outputs.items():
+            if key not in ("model", "params", "metrics"):
+                fits.setdefault(key, []).append(o.path)
+    b.files.inputs = fits
+    b.add("comparison", "comparison.tsv", "table")
+    b.add("vs_crs", "vs_crs.tsv", "table")
+    b.add("decision_curve", "decision_curve.tsv", "table")
+    b.add("best", "best.tsv", "table")
+    b.add("predictions", "predictions.tsv", "patient")
+    b.add("folds", "folds.tsv", "patient")
+    for target in classify_targets(config):
+        b.add(f"features_{target}", f"features_{target}.tsv", "table")
+    b.figure("vs_crs_figure", "vs_crs")
+    b.add("metrics", "metrics.json", "metrics")
+    return b.files
+
+
+def subtype_target(config: dict) -> str | None:
+    """The first categorical classify target (the one scoring uses by default)."""
+    for target in classify_targets(config):
+        if target_kind(config, target) == "categorical":
+            return target
+    return None
+
+
+def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
+    b = _Builder(config, f"score/{cohort}")
+    spec = config["score"]["cohorts"].get(cohort, {}) if "{" not in cohort else {}
+    inputs: dict = {}
+    for name, layer in spec.get("omics", {}).items():
+        inputs[f"layer_{name}"] = layer["path"]
+    if spec.get("clinical"):
+        inputs["clinical"] = spec["clinical"]["path"]
+    model = config["score"].get("model")
+    if model and not model.startswith("models:/"):
+        inputs["model"] = model
+    elif not model:
+        target = subtype_target(config)
+        cards = [
+            _classify_fit(config, t, m, fs).outputs["card"].path
+            for t, m, fs in classify_jobs(config)
+            if t == target
+        ]
+        inputs["cards"] = cards
+    if config["score"]["method"] in ("snf_propagation", "all"):
+        ingest = _ingest(config).outputs
+        inputs.update({f"train_{n}": ingest[f"layer_{n}"].path for n in layers(config)})
+        clusters = _clusters(config).outputs
+        inputs["assignments"] = clusters["assignments"].path
+        inputs["subtypes"] = clusters["subtypes"].path
+    b.files.inputs = inputs
+    b.add("predictions", "predictions.tsv", "patient")
+    b.add("summary", "summary.json", "table")
+    if config["score"]["method"] == "all":
+        b.add("agreement", "agreement.tsv", "table")
+    b.add("metrics", "metrics.json", "metrics")
+    return b.files
+
+
+def score_cohorts(config: dict) -> list[str]:
+    """The cohorts ``score`` scores."""
+    return list((config.get("score") or {}).get("cohorts", {}))
+
+
 def analysis_outputs(config: dict) -> dict[str, Output]:
     """Every output of the analysis steps (not tracking or the summary), by unique path."""
     found: dict[str, Output] = {}
@@ -286,6 +457,12 @@ def _summary(config: dict) -> StepFiles:
     survival = [_survival(config, e).outputs["metrics"].path for e in endpoints(config)]
     if survival:
         inputs["survival"] = survival
+    if classify_jobs(config):
+        inputs["classify_best"] = _classify(config).outputs["best"].path
+        inputs["classify_vs_crs"] = _classify(config).outputs["vs_crs"].path
+    scored = [_score(config, c).outputs["summary"].path for c in score_cohorts(config)]
+    if scored:
+        inputs["score"] = scored
     if config["tracking"]["enabled"]:
         inputs["run"] = _track(config).outputs["run"].path
     b.files.inputs = inputs
@@ -302,6 +479,9 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
     "clusters": _clusters,
     "risk_score": _risk_score,
     "survival": _survival,
+    "classify_fit": _classify_fit,
+    "classify": _classify,
+    "score": _score,
     "track": _track,
     "summary": _summary,
 }
@@ -317,6 +497,10 @@ def analysis_steps(config: dict) -> list[str]:
         names.append("risk_score")
     if endpoints(config):
         names.append("survival")
+    if classify_jobs(config):
+        names += ["classify_fit", "classify"]
+    if score_cohorts(config):
+        names.append("score")
     return names
 
 
@@ -338,6 +522,13 @@ def expand_step(name: str, config: dict) -> list[StepFiles]:
         return [step(name, config, chunk=c) for c in range(n_consensus_chunks(config))]
     if name == "survival":
         return [step(name, config, endpoint=e) for e in endpoints(config)]
+    if name == "classify_fit":
+        return [
+            step(name, config, target=t, model=m, feature_set=fs)
+            for t, m, fs in classify_jobs(config)
+        ]
+    if name == "score":
+        return [step(name, config, cohort=c) for c in score_cohorts(config)]
     return [step(name, config)]
 
 

@@ -34,6 +34,9 @@ def run_summary(
     agreement: Mapping | None = None,
     survival: Mapping[str, Mapping] | None = None,
     run: Mapping | None = None,
+    classify_best: pd.DataFrame | None = None,
+    classify_vs_crs: pd.DataFrame | None = None,
+    scored: Mapping[str, Mapping] | None = None,
 ) -> str:
     """The run's headline results as text.
 
@@ -93,6 +96,26 @@ def run_summary(
             lines.append(f"  adding subtype to the Cox model: LR test p = {m['lr_subtype.p']:.3g}")
         if "integrated.logrank.p" in m:
             lines.append(f"  integrated risk groups: log-rank p = {m['integrated.logrank.p']:.3g}")
+    if classify_best is not None and len(classify_best):
+        lines += ["", "Classifiers (nested cross-validation, 95% CI over outer folds):"]
+        for r in classify_best.itertuples():
+            lines.append(
+                f"  {r.target}: best {r.model} on {r.feature_set}, {r.metric} "
+                f"{r.estimate:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
+            )
+    if classify_vs_crs is not None and "estimate" in getattr(classify_vs_crs, "columns", []):
+        diffs = classify_vs_crs[classify_vs_crs["metric"].astype(str).str.contains("difference")]
+        for r in diffs.head(3).itertuples():
+            lines.append(
+                f"  {r.target} {r.model}/{r.feature_set}: {r.predictor} vs {r.reference}, "
+                f"{r.metric} {r.estimate:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f})"
+            )
+    for name, s in (scored or {}).items():
+        counts = ", ".join(f"{k} {v}" for k, v in (s.get("counts") or {}).items())
+        lines += ["", f"Scored cohort {name}: {s.get('n_samples', '?')} samples ({counts})"]
+        flags = s.get("flags") or {}
+        if flags:
+            lines.append("  flagged: " + ", ".join(f"{k} {v}" for k, v in flags.items()))
     out = config.get("output_dir", "results")
     lines += ["", f"Results: {out}/ (subtypes: {out}/clusters/assignments.tsv)"]
     if run:
