@@ -280,7 +280,7 @@ def cmd_snf(args: argparse.Namespace, out: Outputs) -> None:
 
 
 def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.consensus import cluster_resample, resample_indices
+    from metpot.consensus import cluster_resample, layer_distances, resample_indices
     from metpot.io import write_tsv
 
     cfg = _settings(args.config_json)
@@ -291,9 +291,12 @@ def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
     ks = list(cfg["clusters"]["candidates"])
     chunk = range(args.chunk, cons["resamples"], args.chunks)
     indices = resample_indices(len(ids), cons["resamples"], cons["fraction"], cons["seed"])
+    distances = layer_distances(views, snf["metric"]) if len(chunk) else None
     rows = []
     for done, r in enumerate(chunk, start=1):
-        labels = cluster_resample(views, indices[r], ks, **_snf_options(snf), normalize=False)
+        labels = cluster_resample(
+            views, indices[r], ks, **_snf_options(snf), normalize=False, distances=distances
+        )
         block = pd.DataFrame(labels.to_numpy(), columns=[f"k{k}" for k in labels.columns])
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])
         block.insert(0, "resample", r)
@@ -305,9 +308,8 @@ def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
 
 
 def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.clusters import agreement, choose_n_clusters
+    from metpot.clusters import agreement, choose_n_clusters, cluster_fused
     from metpot.io import write_json, write_parquet, write_tsv
-    from metpot.snf import cluster_number_scores, estimate_n_clusters, spectral_clustering
 
     cfg = _settings(args.config_json)
     ccfg, snf = cfg["clusters"], cfg["snf"]
@@ -317,18 +319,8 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
     ks = [k for k in ccfg["candidates"] if k < len(ids)]
     if not ks:
         raise MetpotError(f"config: clusters.candidates: every k is >= the {len(ids)} samples")
-    est = dict(
-        zip(
-            ["eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"],
-            (
-                None if v is None else int(v)
-                for v in estimate_n_clusters(W, ks, variant=snf["variant"])
-            ),
-            strict=True,
-        )
-    )
-    scores = cluster_number_scores(W, ks, variant=snf["variant"])
-    labels = {k: np.asarray(spectral_clustering(W, k)) for k in ks}
+    fit = cluster_fused(W, ks, variant=snf["variant"])  # one eigen-decomposition per Laplacian
+    est, scores, labels = fit["estimates"], fit["scores"], fit["labels"]
     consensus = None
     if args.chunks:
         consensus = _consensus_summary(args.chunks, ids, labels, ks)
