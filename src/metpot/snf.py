@@ -664,8 +664,12 @@ def _candidates(candidates) -> list[int]:
 def _estimate_eigenvalues(W, n_values: int, solver: str) -> np.ndarray:
     """Ascending eigenvalues ``0 .. n_values - 1`` of the Laplacian of SNFtool's
     ``estimateNumberOfClustersGivenGraph``: ``(W + W^T) / 2`` with a zero diagonal."""
-    A = _as_square(W, "W", copy=True)
-    _k.symmetrize(A, 0.0)  # (W + t(W)) / 2, exactly as R
+    W = _as_square(W, "W")
+    n = W.shape[0]
+    A = np.empty_like(W)
+    for i0 in range(0, n, 256):  # (W + t(W)) / 2 as R computes it, in row blocks
+        np.add(W[i0 : i0 + 256], W[:, i0 : i0 + 256].T, out=A[i0 : i0 + 256])
+        A[i0 : i0 + 256] /= 2
     np.fill_diagonal(A, 0.0)
     if _use_lanczos(solver, A.shape[0], n_values):
         return _lanczos(A, n_values, False)
