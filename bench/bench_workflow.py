@@ -141,6 +141,8 @@ def run_size(repo: Path, n: int, cores: int, tracking: bool, keep: bool) -> dict
         from_log = parse_log(log_text)
         rules = {}
         for rule, r in from_log.items():
+            if rule == "all":  # the default target, no job
+                continue
             if rule in bench:
                 rules[rule] = {**bench[rule], "source": "benchmark"}
             else:
