@@ -369,7 +369,7 @@ def cmd_snf(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 
 
 def cmd_consensus_chunk(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
-    from metpot.consensus import cluster_resample, resample_indices
+    from metpot.consensus import cluster_resample, layer_distances, resample_indices
     from metpot.manifest import n_consensus_chunks
 
     snf, cons = cfg["snf"], cfg["clusters"]["consensus"]
@@ -379,9 +379,12 @@ def cmd_consensus_chunk(cfg: dict, io: StepIO, args: argparse.Namespace) -> None
     ks = list(cfg["clusters"]["candidates"])
     chunk = range(args.chunk, cons["resamples"], n_consensus_chunks(cfg))
     indices = resample_indices(len(ids), cons["resamples"], cons["fraction"], cons["seed"])
+    distances = layer_distances(views, snf["metric"]) if len(chunk) else None
     rows = []
     for done, r in enumerate(chunk, start=1):
-        labels = cluster_resample(views, indices[r], ks, **_snf_options(snf), normalize=False)
+        labels = cluster_resample(
+            views, indices[r], ks, **_snf_options(snf), normalize=False, distances=distances
+        )
         block = pd.DataFrame(labels.to_numpy(), columns=[f"k{k}" for k in labels.columns])
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])
         block.insert(0, "resample", r)

@@ -63,6 +63,46 @@ def choose_n_clusters(
     )
 
 
+ESTIMATE_KEYS = ("eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second")
+
+
+def cluster_fused(W, ks: Sequence[int], variant: str = "snftool-2.3", solver: str = "auto") -> dict:
+    """Cluster-number estimates, their scores and the labels of every k for one network.
+
+    One eigen-decomposition per Laplacian SNFtool uses: the eigenvalues
+    ``1 .. max(ks) + 1`` of the zero-diagonal Laplacian of
+    ``estimateNumberOfClustersGivenGraph`` (:func:`metpot.snf.cluster_number_scores`) and
+    the eigenpairs ``1 .. max(ks) + 2`` of the Laplacian of ``spectralClustering``
+    (:func:`metpot.snf.spectral_clusterings`), instead of one decomposition per k and per
+    estimate.
+
+    Parameters
+    ----------
+    W : array_like, shape (n, n)
+        Fused network.
+    ks : sequence of int
+        Candidate numbers of clusters (each ``2 <= k < n``).
+    variant : {"snftool-2.3", "snftool-2.2"}
+        SNFtool generation (decides the eigen-gap weighting).
+    solver : {"auto", "dense", "lanczos"}
+        Eigen solver (see :func:`metpot.snf.spectral_clusterings`).
+
+    Returns
+    -------
+    dict
+        ``estimates``: :data:`ESTIMATE_KEYS` -> int (or None for a second best of a single
+        candidate); ``scores``: the :func:`metpot.snf.cluster_number_scores` table;
+        ``labels``: k -> labels 1..k (numpy.ndarray of int).
+    """
+    from metpot import snf
+
+    W = snf._as_square(W, "W")
+    scores = snf.cluster_number_scores(W, ks, variant=variant, solver=solver)
+    estimates = dict(zip(ESTIMATE_KEYS, snf.estimates_from_scores(scores), strict=True))
+    labels = snf.spectral_clusterings(W, [int(k) for k in ks], solver=solver)
+    return {"estimates": estimates, "scores": scores, "labels": labels}
+
+
 def agreement(labels: pd.Series, truth: pd.Series) -> dict:
     """Agreement of found subtypes with known labels.
 
@@ -231,13 +271,9 @@ def cluster_network(
         ``k``, ``why``, ``estimates`` (the four SNF estimates), ``scores`` (DataFrame per
         candidate), ``labels`` (k -> labels 1..k), ``consensus`` (or None).
     """
-    from metpot.snf import cluster_number_scores, estimate_n_clusters, spectral_clustering
-
-    names = ["eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"]
-    values = estimate_n_clusters(W, ks, variant=variant)
-    estimates = {a: None if v is None else int(v) for a, v in zip(names, values, strict=True)}
-    scores = cluster_number_scores(W, ks, variant=variant)
-    labels = {k: np.asarray(spectral_clustering(W, k)).astype(int) for k in ks}
+    fit = cluster_fused(W, ks, variant=variant)  # one eigen-decomposition per Laplacian
+    estimates, scores = fit["estimates"], fit["scores"]
+    labels = {k: np.asarray(v).astype(int) for k, v in fit["labels"].items()}
     consensus = None
     if resamples is not None:
         consensus = consensus_from_chunks(resamples, ids, labels, ks)
