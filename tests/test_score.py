@@ -53,7 +53,7 @@ def _fit(layers, y, names=("mrna",), transform="none", missing="mean", C=1.0):
         "features": feats,
         "preprocessing": {
             **S.training_statistics(X, transform),
-            "missing": missing,
+            "fill_missing": missing,
             "standardize": "none",
         },
         "markers": S.class_markers(X, y.loc[X.index], 10),
@@ -96,7 +96,7 @@ def test_partial_coverage_warns_and_fills_as_the_card_says(toy):
     ]
     mean = card["preprocessing"]["mean"]
     assert (X["mrna:g29"] == mean[29]).all() and (X["mrna:g28"] == mean[28]).all()
-    imp = {**card, "preprocessing": {**card["preprocessing"], "missing": "impute"}}
+    imp = {**card, "preprocessing": {**card["preprocessing"], "fill_missing": "impute"}}
     with pytest.warns(DataWarning, match="NaN for the model imputer"):
         X2, _ = S.match_features(cut, imp, min_coverage=0.9)
     assert X2["mrna:g29"].isna().all()

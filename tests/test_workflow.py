@@ -451,7 +451,7 @@ def test_train_on_70_percent_and_score_the_other_30(tmp_path):
     pred = pd.read_csv(out / "score" / "new" / "predictions.tsv", sep="\t", dtype=str)
     assert sorted(pred["sample_id"]) == sorted(held)
     summary = json.loads((out / "score" / "new" / "summary.json").read_text())
-    assert summary["model"].endswith("logistic__mrna.skops")  # the mRNA-only cohort's model
+    assert summary["model"]["path"].endswith("logistic__mrna.skops")  # the mRNA-only model
     acc = balanced_accuracy_score(truth.loc[pred["sample_id"]], pred["prediction"])
     comp = pd.read_csv(out / "classify" / "comparison.tsv", sep="\t")
     row = comp[

@@ -743,7 +743,8 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
             target = key.removeprefix("features_")
             part = features[features["target"] == target] if len(features) else features
             io.tsv(key, part)
-    io.figure("vs_crs_figure", plot_vs_crs(out["vs_crs"]))
+    if "vs_crs_figure_svg" in io.outputs:
+        io.figure("vs_crs_figure", plot_vs_crs(out["vs_crs"]))
     metrics = {}
     for r in out["best"].to_dict(orient="records"):
         for k, v in r.items():
@@ -816,7 +817,7 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         risk_table=integrated_table(groups) if groups else None,
         crs_high_cutoff=high_cutoff,
     )
-    summary = {"model": str(model_path), **summary}
+    summary["model"] = {**summary.get("model", {}), "path": str(model_path)}
     io.tsv("predictions", predictions)
     io.json("summary", summary)
     if "agreement" in io.outputs:

@@ -373,7 +373,8 @@ def _classify(config: dict) -> StepFiles:
     b.add("folds", "folds.tsv", "patient")
     for target in classify_targets(config):
         b.add(f"features_{target}", f"features_{target}.tsv", "table")
-    b.figure("vs_crs_figure", "vs_crs")
+    if has_crs(config) and endpoints(config):
+        b.figure("vs_crs_figure", "vs_crs")
     b.add("metrics", "metrics.json", "metrics")
     return b.files
 
@@ -417,6 +418,8 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
     if config["score"]["method"] == "all":
         b.add("agreement", "agreement.tsv", "table")
     b.add("metrics", "metrics.json", "metrics")
+    b.files.log = f"{b.root}/logs/score_{cohort}.log"
+    b.files.benchmark = f"{b.root}/benchmarks/score_{cohort}.tsv"
     return b.files
 
 

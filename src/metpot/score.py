@@ -29,7 +29,7 @@ Safety rules (documented here once, applied by :func:`score_cohort`):
 * **Coverage**: the share of the model's features present in the new cohort. Below
   ``min_coverage`` scoring is refused (:class:`~metpot.errors.MetpotError` naming the first 20
   missing features and their count); between that and 1 it proceeds with a warning, and the
-  missing columns are filled as ``card["preprocessing"]["missing"]`` prescribes: ``"impute"``
+  missing columns are filled as ``card["preprocessing"]["fill_missing"]`` prescribes: ``"impute"``
   leaves them NaN for the pipeline's own imputer, ``"mean"`` (the default when the key is
   absent) fills the card's training mean of the raw values.
 * **Low confidence**: the confidence of a classifier call is its largest class probability.
@@ -55,7 +55,7 @@ Model card keys read here (lists of per-feature values are in ``card["features"]
 * ``target``, ``feature_set``, ``layers`` (list of layer names), ``classes`` (the order of
   ``predict_proba``; must equal the fitted model's ``classes_`` as strings), ``features``
   (``[{"layer", "feature", "column"}]``, ``column = "<layer>:<feature>"``).
-* ``preprocessing``: ``transform`` (``"none"`` | ``"log2"``, i.e. ``log2(x + 1)``), ``missing``
+* ``preprocessing``: ``transform`` (``"none"`` | ``"log2"``, i.e. ``log2(x + 1)``), ``fill_missing``
   (``"impute"`` | ``"mean"``; default ``"mean"``), ``standardize`` (``"none"`` |
   ``"per_cohort"``; default ``"none"``), and the raw-value statistics of the training input
   ``mean``, ``sd``, ``q01``, ``q50``, ``q99`` plus ``transformed_mean``, ``transformed_sd``
@@ -227,7 +227,7 @@ def match_features(
         Layer name -> samples x features frame of raw (ingested) values; any column order.
     card : dict
         The model card: ``features`` (list of ``{"layer", "feature", "column"}``) and
-        optionally ``preprocessing.missing`` (``"impute"`` or ``"mean"``, default ``"mean"``)
+        optionally ``preprocessing.fill_missing`` (``"impute"`` or ``"mean"``, default ``"mean"``)
         with ``preprocessing.mean`` (training means of the raw values, feature order).
     min_coverage : float
         Smallest share of the model's features that must be present (0-1).
@@ -251,10 +251,10 @@ def match_features(
     if not 0.0 <= float(min_coverage) <= 1.0:
         raise MetpotError(f"score.min_coverage must be between 0 and 1, got {min_coverage!r}")
     feats = _card_features(card)
-    fill = _prep(card).get("missing", "mean")
+    fill = _prep(card).get("fill_missing", "mean")
     if fill not in ("impute", "mean"):
         raise MetpotError(
-            f"model card: preprocessing.missing must be 'impute' or 'mean', got {fill!r}"
+            f"model card: preprocessing.fill_missing must be 'impute' or 'mean', got {fill!r}"
         )
     used = list(dict.fromkeys(f["layer"] for f in feats))
     frames = {n: _layer_frame(layers, n) for n in used if n in layers}

@@ -105,7 +105,10 @@ def run_summary(
             )
     if classify_vs_crs is not None and "estimate" in getattr(classify_vs_crs, "columns", []):
         diffs = classify_vs_crs[classify_vs_crs["metric"].astype(str).str.contains("difference")]
-        for r in diffs.head(3).itertuples():
+        if classify_best is not None and len(classify_best):
+            keys = classify_best[["target", "model", "feature_set"]]
+            diffs = diffs.merge(keys, on=["target", "model", "feature_set"])
+        for r in diffs.itertuples():
             lines.append(
                 f"  {r.target} {r.model}/{r.feature_set}: {r.predictor} vs {r.reference}, "
                 f"{r.metric} {r.estimate:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f})"
