@@ -15,6 +15,9 @@ if "classify" in manifest.analysis_steps(config):
             cfg=lambda w: sections("classify", "seed"),
             io=io_args,
         threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
         log:
             files("classify_fit").log,
         benchmark:
@@ -37,12 +40,18 @@ if "classify" in manifest.analysis_steps(config):
             metpot=METPOT,
             cfg=lambda w: sections("classify", "seed"),
             io=io_args,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
         log:
             files("classify").log,
+        benchmark:
+            files("classify").benchmark
         conda:
             "../../envs/core.yaml"
         shell:
-            "{params.metpot} classify --config {params.cfg:q} {params.io} --log {log}"
+            "{params.metpot} classify --config {params.cfg:q} {params.io} --threads {threads} --log {log}"
 
 
 if "score" in manifest.analysis_steps(config):
@@ -57,8 +66,14 @@ if "score" in manifest.analysis_steps(config):
             metpot=METPOT,
             cfg=lambda w: sections("score", "crs", "snf", "survival"),
             io=io_args,
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
         log:
             files("score").log,
+        benchmark:
+            files("score").benchmark
         conda:
             "../../envs/core.yaml"
         shell:

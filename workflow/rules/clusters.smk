@@ -14,6 +14,9 @@ rule consensus_chunk:
         cfg=lambda w: sections("snf", "clusters"),
         io=io_args,
     threads: 1
+    resources:
+        mem_mb=nxn_mem_mb(8),
+        runtime=60,
     log:
         files("consensus_chunk").log,
     benchmark:
@@ -36,6 +39,9 @@ rule clusters:
         cfg=lambda w: sections("snf", "clusters", "subtypes"),
         io=io_args,
     threads: 1
+    resources:
+        mem_mb=nxn_mem_mb(14),
+        runtime=30,
     log:
         files("clusters").log,
     benchmark:

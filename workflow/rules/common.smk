@@ -105,6 +105,23 @@ def io_args(wildcards, input, output):
     return shlex.join(args)
 
 
+def nxn_mem_mb(buffers, base=1000):
+    """mem_mb of a job holding `buffers` float64 N x N matrices, N = rows of its first input.
+
+    Evaluated when the job is about to run (before, the missing input defers it); each retry
+    (--retries) asks for 50% more. Measured in bench/resources.md.
+    """
+
+    def mem_mb(wildcards, input, attempt):
+        import pyarrow.parquet as pq
+
+        with open(input[0], "rb") as f:
+            n = pq.read_metadata(f).num_rows
+        return int((base + buffers * 8 * n * n / 2**20) * (1 + 0.5 * (attempt - 1)))
+
+    return mem_mb
+
+
 def final_outputs():
     return manifest.final_outputs(config)
 

@@ -8,9 +8,15 @@ rule ingest:
         metpot=METPOT,
         cfg=lambda w: sections(),
         io=io_args,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     log:
         files("ingest").log,
+    benchmark:
+        files("ingest").benchmark
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} ingest --config {params.cfg:q} {params.io} --log {log}"
+        "{params.metpot} ingest --config {params.cfg:q} {params.io} --threads {threads} --log {log}"

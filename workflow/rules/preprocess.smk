@@ -9,6 +9,9 @@ rule preprocess:
         cfg=lambda w: sections("preprocess"),
         io=io_args,
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     log:
         files("preprocess").log,
     benchmark:

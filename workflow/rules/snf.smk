@@ -9,6 +9,9 @@ rule snf:
         cfg=lambda w: sections("snf"),
         io=io_args,
     threads: 2
+    resources:
+        mem_mb=nxn_mem_mb(8),
+        runtime=30,
     log:
         files("snf").log,
     benchmark:

@@ -10,12 +10,18 @@ if "risk_score" in manifest.analysis_steps(config):
             metpot=METPOT,
             cfg=lambda w: sections("crs"),
             io=io_args,
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
         log:
             files("risk_score").log,
+        benchmark:
+            files("risk_score").benchmark
         conda:
             "../../envs/survival.yaml"
         shell:
-            "{params.metpot} risk-score --config {params.cfg:q} {params.io} --log {log}"
+            "{params.metpot} risk-score --config {params.cfg:q} {params.io} --threads {threads} --log {log}"
 
 
 if "survival" in manifest.analysis_steps(config):
@@ -31,6 +37,9 @@ if "survival" in manifest.analysis_steps(config):
             cfg=lambda w: sections("survival", "crs", "seed"),
             io=io_args,
         threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
         log:
             files("survival").log,
         benchmark:

@@ -23,6 +23,10 @@ if tracking_enabled():
             cfg=lambda w: json.dumps(config),
             io=io_args,
             workflow=workflow.basedir,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
         log:
             files("track").log,
         conda:
@@ -42,9 +46,13 @@ rule summary:
         metpot=METPOT,
         cfg=lambda w: json.dumps(config),
         io=io_args,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     log:
         files("summary").log,
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} summary --config {params.cfg:q} {params.io} --log {log}"
+        "{params.metpot} summary --config {params.cfg:q} {params.io} --threads {threads} --log {log}"
