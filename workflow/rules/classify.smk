@@ -78,4 +78,4 @@ if "score" in manifest.analysis_steps(config):
             "../../envs/core.yaml"
         shell:
             "{params.metpot} score --config {params.cfg:q} {params.io}"
-            " --cohort {wildcards.cohort:q} --log {log}"
+            " --cohort {wildcards.cohort:q} --threads {threads} --log {log}"

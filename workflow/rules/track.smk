@@ -33,7 +33,7 @@ if tracking_enabled():
             "../../envs/tracking.yaml"
         shell:
             "{params.metpot} track --config {params.cfg:q} {params.io}"
-            " --workflow-dir {params.workflow} --log {log}"
+            " --workflow-dir {params.workflow} --threads {threads} --log {log}"
 
 
 rule summary:
