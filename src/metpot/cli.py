@@ -768,6 +768,12 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     }
     if "model" in io.inputs:
         model_path = io.input("model")
+    elif str(scfg.get("model", "")).startswith("models:/"):
+        import tempfile
+
+        from metpot.tracking import fetch_model_files
+
+        model_path = str(fetch_model_files(scfg["model"], tempfile.mkdtemp(prefix="metpot-")))
     else:
         cards = {p: read_card(p) for p in io.inputs_list("cards")}
         if not cards:
@@ -843,7 +849,7 @@ def cmd_track(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 
 def _register_best_models(cfg: dict, run: dict) -> list[dict]:
     """The best model of each classify target, logged and registered as <cohort>-<target>."""
-    from metpot.manifest import classify_jobs, step
+    from metpot.manifest import classify_jobs, out_dir, step
     from metpot.model_io import load_model
     from metpot.tracking import log_model
 
@@ -862,6 +868,7 @@ def _register_best_models(cfg: dict, run: dict) -> list[dict]:
             [[(summary.get(c) or {}).get("mean", np.nan) for c in columns]], columns=columns
         ).astype(float)
         name = f"{cfg['cohort']['name']}-{row.target}"
+        root = Path(out_dir(cfg))
         ref = log_model(
             model,
             f"{row.model}__{row.feature_set}",
@@ -869,6 +876,10 @@ def _register_best_models(cfg: dict, run: dict) -> list[dict]:
             registered_name=name,
             run_id=run["run_id"],
             tracking_uri=run["tracking_uri"],
+            version_tags={
+                f"metpot.{k}_artifact": Path(files.outputs[k].path).relative_to(root).as_posix()
+                for k in ("model", "card")
+            },
         )
         registered.append(
             {"target": row.target, "model_uri": ref.model_uri, "version": ref.version}

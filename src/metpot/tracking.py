@@ -626,6 +626,7 @@ def log_model(
     *,
     experiment: str | None = None,
     tracking_uri: str | None = None,
+    version_tags: Mapping[str, str] | None = None,
 ) -> ModelRef:
     """Log a fitted scikit-learn model (skops format) and optionally register it.
 
@@ -647,6 +648,8 @@ def log_model(
         ``model:<name>`` in ``experiment`` (default ``"metpot"``).
     tracking_uri : str, optional
         Overrides :func:`resolve_tracking_uri`.
+    version_tags : mapping, optional
+        Tags of the new registered version.
     """
     import mlflow
     import mlflow.sklearn
@@ -696,6 +699,8 @@ def log_model(
         version = None
         if registered_name:
             version = str(info.registered_model_version)
+            for key, value in (version_tags or {}).items():
+                client.set_model_version_tag(registered_name, version, key, value)
             if alias:
                 client.set_registered_model_alias(registered_name, alias, version)
     if registered_name:
@@ -714,6 +719,41 @@ def log_model(
         version=version,
         alias=alias if registered_name else None,
     )
+
+
+def fetch_model_files(model_uri: str, dest: str | os.PathLike, *, tracking_uri: str | None = None):
+    """Download the metpot model file and card behind ``models:/<name>@<alias>``.
+
+    The workflow's ``track`` step tags each registered version with the run artifacts of its
+    ``.skops`` file and card (``metpot.model_artifact``, ``metpot.card_artifact``).
+
+    Returns
+    -------
+    Path
+        The downloaded ``.skops`` file (its card beside it).
+    """
+    from metpot.errors import MetpotError
+
+    m = re.fullmatch(r"models:/([^@/]+)@([^@/]+)", model_uri.strip())
+    if not m:
+        raise MetpotError(f"score.model: {model_uri!r} is not models:/<name>@<alias>")
+    uri = _normalise_uri(tracking_uri) if tracking_uri else resolve_tracking_uri()
+    with store_lock(uri):
+        client = _client(uri)
+        try:
+            version = client.get_model_version_by_alias(m.group(1), m.group(2))
+        except Exception as exc:
+            raise MetpotError(f"score.model: {model_uri} not found in {uri} ({exc})") from None
+        tags = version.tags or {}
+        if "metpot.model_artifact" not in tags:
+            raise MetpotError(f"score.model: {model_uri} was not registered by a metpot run")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        paths = [
+            client.download_artifacts(version.run_id, tags[key], str(dest))
+            for key in ("metpot.model_artifact", "metpot.card_artifact")
+        ]
+    return Path(paths[0])
 
 
 def load_champion(name: str, alias: str = "champion", *, tracking_uri: str | None = None) -> Any:
