@@ -180,10 +180,19 @@ def test_tracked_run_records_this_runs_declared_outputs(tmp_path):
 
     uri = f"sqlite:///{tmp_path}/store/mlflow.db"
     (tmp_path / "store").mkdir()
-    proc = run_workflow(tmp_path / "wd", TINY, env={"MLFLOW_TRACKING_URI": uri})
+    overrides = {**TINY, "classify": FAST_CLASSIFY}
+    proc = run_workflow(tmp_path / "wd", overrides, env={"MLFLOW_TRACKING_URI": uri})
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = tmp_path / "wd" / "results"
     info = json.loads((results / "mlflow_run.json").read_text())
+    # the best classifier is registered, and scoring can fetch it with its card
+    from metpot.model_io import load_model
+    from metpot.tracking import fetch_model_files
+
+    assert [m["model_uri"] for m in info["models"]] == ["models:/demo-snf_subtype@champion"]
+    path = fetch_model_files("models:/demo-snf_subtype@champion", tmp_path / "dl", tracking_uri=uri)
+    model, card = load_model(path)
+    assert card["target"] == "snf_subtype" and path.name == "logistic__all.skops"
     assert info["run_id"] in (results / "summary.txt").read_text()
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(info["run_id"])
@@ -201,7 +210,7 @@ def test_tracked_run_records_this_runs_declared_outputs(tmp_path):
     assert "survival.pfs.c.crs_subtype.harrell_c" in metrics
     assert client.get_experiment(run.info.experiment_id).name == "demo"
     artifacts = set(artifact_paths(client, run.info.run_id))
-    config = load_config(demo_config(TINY))
+    config = load_config(demo_config(overrides))
     declared = {
         str(Path(p).relative_to("results")): o for p, o in manifest.analysis_outputs(config).items()
     }

@@ -672,8 +672,6 @@ def cmd_classify_fit(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
                 "landmark",
                 "n_excluded",
                 "excluded",
-                "wall_seconds",
-                "cpu_seconds",
             )
         },
     )
