@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg
-from conftest import REFERENCE, needs_shared
+from conftest import SNFTOOL, load_snftool_case
 
 from metpot import consensus, snf
 from metpot.clusters import ESTIMATE_KEYS, cluster_fused
@@ -59,16 +59,13 @@ def _sim_fused():
     return out
 
 
-def _shared_fused(case):
+def _vendored_fused(case):
+    ref = load_snftool_case(SNFTOOL / f"{case}_reference.npz")
     out = {}
     for variant, tag in GENERATIONS.items():
-        folder = REFERENCE / f"snftool-{tag}"
-        fused = np.loadtxt(folder / f"{case}_fused.csv.gz", delimiter=",")
-        labels = {
-            k: np.loadtxt(folder / f"{case}_labels_k{k}.txt", dtype=np.int64) for k in range(2, 6)
-        }
-        n_est = tuple(np.loadtxt(folder / f"{case}_nclusters.txt", dtype=int).tolist())
-        out[variant] = (fused, labels, n_est)
+        labels = {k: ref[f"labels_k{k}_{tag}"] for k in range(2, 6)}
+        n_est = tuple(int(x) for x in ref[f"nclusters_{tag}"])
+        out[variant] = (ref[f"fused_{tag}"], labels, n_est)
     return out
 
 
@@ -92,10 +89,10 @@ def test_sim_reference_with_both_solvers():
     _check_reference(_sim_fused())
 
 
-@needs_shared
+@pytest.mark.reference
 @pytest.mark.parametrize("case", ["gauss", "coad"])
-def test_shared_reference_with_both_solvers(case):
-    _check_reference(_shared_fused(case))
+def test_vendored_reference_with_both_solvers(case):
+    _check_reference(_vendored_fused(case))
 
 
 @pytest.fixture(scope="module")
@@ -314,12 +311,14 @@ def test_consensus_chunk_cli_output_unchanged(tmp_path):
         "snf": {"K": 10, "mu": 0.5, "t": 10, "variant": "snftool-2.3", "metric": "sqeuclidean"},
         "clusters": {
             "candidates": [2, 3, 4],
-            "consensus": {"resamples": 6, "fraction": 0.8, "seed": 1},
+            "consensus": {"resamples": 6, "fraction": 0.8, "seed": 1, "chunks": 2},
         },
     }
     out = tmp_path / "chunk.tsv"
-    argv = ["consensus", "--config-json", json.dumps(cfg), "--in-dir", str(in_dir),
-            "--chunk", "1", "--chunks", "2", "--out", str(out)]  # fmt: skip
+    argv = ["consensus-chunk", "--config", json.dumps(cfg), "--chunk", "1",
+            "--input", f"layer_a={in_dir / 'a.parquet'}",
+            "--input", f"layer_b={in_dir / 'b.parquet'}",
+            "--output", f"chunk={out}"]  # fmt: skip
     assert cli.main(argv) == 0
     table = pd.read_csv(out, sep="\t", dtype={"sample_id": str})
     for r in (1, 3, 5):

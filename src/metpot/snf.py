@@ -44,8 +44,10 @@ import pandas as pd
 import scipy.linalg
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.metrics import normalized_mutual_info_score
 
 from metpot import _snf_kernels as _k
+from metpot.clusters import choose_n_clusters
 from metpot.errors import MetpotError
 
 __all__ = [
@@ -94,8 +96,8 @@ def _check_variant(variant: str) -> str:
     return variant
 
 
-def _as_matrix(X, name: str, *, copy: bool = False) -> np.ndarray:
-    """Float64, C-contiguous, 2-D, finite copy/view of ``X``."""
+def _as_matrix(X, name: str, *, copy: bool = False, allow_nan: bool = False) -> np.ndarray:
+    """Float64, C-contiguous, 2-D, finite (or NaN, with ``allow_nan``) copy/view of ``X``."""
     if isinstance(X, pd.DataFrame):
         X = X.to_numpy()
     try:
@@ -108,8 +110,8 @@ def _as_matrix(X, name: str, *, copy: bool = False) -> np.ndarray:
         raise MetpotError(f"{name} must be a 2-D matrix, got {A.ndim} dimensions")
     if A.size == 0:
         raise MetpotError(f"{name} is empty (shape {A.shape})")
-    if not np.isfinite(A).all():
-        bad = np.argwhere(~np.isfinite(A))[0]
+    if not np.isfinite(A).all() and not (allow_nan and (np.isfinite(A) | np.isnan(A)).all()):
+        bad = np.argwhere(~(np.isfinite(A) | (allow_nan & np.isnan(A))))[0]
         raise MetpotError(
             f"{name} has a non-finite value {A[tuple(bad)]} at row {bad[0]}, column {bad[1]}"
         )
@@ -167,13 +169,18 @@ def _as_views(views, name: str = "views") -> list[np.ndarray]:
 # ------------------------------------------------------------------ preprocessing
 
 
-def standard_normalization(X) -> np.ndarray:
+def standard_normalization(X, *, ignore_nan: bool = False) -> np.ndarray:
     """Z-score every column (SNFtool ``standardNormalization``).
 
     Parameters
     ----------
     X : array_like, shape (n_samples, n_features)
         Data, samples in rows.
+    ignore_nan : bool
+        Accept missing values (NaN): each column's mean and sd are taken over its present
+        values, and missing values stay missing (a column with fewer than two present values
+        becomes all NaN). Infinite values are refused either way. Without missing values the
+        result is the same as with ``ignore_nan=False``.
 
     Returns
     -------
@@ -181,11 +188,21 @@ def standard_normalization(X) -> np.ndarray:
         ``(X - mean) / sd`` per column, ``sd`` with ``n - 1`` degrees of freedom; a
         column with ``sd == 0`` is divided by 1 (it becomes 0).
     """
-    A = _as_matrix(X, "X")
+    A = _as_matrix(X, "X", allow_nan=ignore_nan)
     if A.shape[0] < 2:
         raise MetpotError(f"standard_normalization needs at least 2 samples, got {A.shape[0]}")
-    mean = A.mean(axis=0)
-    sd = A.std(axis=0, ddof=1)
+    missing = np.isnan(A)
+    if ignore_nan and missing.any():
+        present = (~missing).sum(axis=0)
+        filled = np.where(missing, 0.0, A)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = filled.sum(axis=0) / present
+            dev = np.where(missing, 0.0, A - mean)
+            sd = np.sqrt((dev**2).sum(axis=0) / (present - 1))
+        sd[present < 2] = np.nan
+    else:
+        mean = A.mean(axis=0)
+        sd = A.std(axis=0, ddof=1)
     sd[sd == 0] = 1.0
     return (A - mean) / sd
 
@@ -923,7 +940,10 @@ def group_predict(
 def nmi(labels_a, labels_b) -> float:
     """Normalised mutual information of two labelings (SNFtool ``calNMI``).
 
-    ``MI(a, b) / sqrt(H(a) H(b))`` in bits; 0 when it is undefined (a single class).
+    ``MI(a, b) / sqrt(H(a) H(b))``: scikit-learn's ``normalized_mutual_info_score`` with
+    ``average_method="geometric"``, except that it is 0 when undefined (a labeling with a
+    single class), where calNMI's ``max(0, NaN, na.rm = TRUE)`` gives 0 and scikit-learn 1
+    if both labelings have a single class.
 
     Parameters
     ----------
@@ -939,20 +959,9 @@ def nmi(labels_a, labels_b) -> float:
         raise MetpotError(f"label vectors differ in length: {a.size} and {b.size}")
     if a.size == 0:
         raise MetpotError("label vectors are empty")
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    pxy = np.zeros((ia.max() + 1, ib.max() + 1))
-    np.add.at(pxy, (ia, ib), 1.0)
-    pxy /= a.size
-    px = pxy.sum(axis=1)
-    py = pxy.sum(axis=0)
-    nz = pxy > 0
-    mi = float(np.sum(pxy[nz] * np.log2(pxy[nz] / np.outer(px, py)[nz])))
-    ha = -float(np.sum(px * np.log2(px)))
-    hb = -float(np.sum(py * np.log2(py)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = mi / math.sqrt(ha * hb) if ha * hb > 0 else math.nan
-    return max(0.0, value) if not math.isnan(value) else 0.0
+    if np.unique(a).size < 2 or np.unique(b).size < 2:
+        return 0.0
+    return max(0.0, float(normalized_mutual_info_score(a, b, average_method="geometric")))
 
 
 def concordance_network_nmi(Ws: Sequence, n_clusters: int) -> np.ndarray:
@@ -1044,7 +1053,9 @@ class SNF(ClusterMixin, BaseEstimator):
     variant : {"snftool-2.3", "snftool-2.2"}
         SNFtool generation.
     n_clusters : int or "auto"
-        Number of clusters; ``"auto"`` takes the eigen-gap best of ``candidates``.
+        Number of clusters; ``"auto"`` chooses among ``candidates`` as the workflow does
+        without consensus clustering (:func:`metpot.clusters.choose_n_clusters`): the
+        eigen-gap and rotation-cost bests when they agree, else the rotation-cost best.
     metric : str
         Distance between samples (see :func:`distance`).
     candidates : sequence of int
@@ -1060,6 +1071,8 @@ class SNF(ClusterMixin, BaseEstimator):
         Fused network.
     n_clusters_ : int
         Number of clusters used.
+    n_clusters_reason_ : str
+        One sentence saying how :attr:`n_clusters_` was chosen.
     cluster_scores_ : pandas.DataFrame
         :func:`cluster_number_scores` of the fused network over ``candidates``.
     labels_ : numpy.ndarray of int
@@ -1114,11 +1127,16 @@ class SNF(ClusterMixin, BaseEstimator):
             normalize=self.normalize,
         )
         self.cluster_scores_ = cluster_number_scores(self.fused_, self.candidates, self.variant)
-        if self.n_clusters == "auto":
-            best = self.cluster_scores_.sort_values("eigengap_rank")["n_clusters"].iloc[0]
-            self.n_clusters_ = int(best)
-        else:
-            self.n_clusters_ = int(self.n_clusters)
+        estimates = dict(
+            zip(
+                ("eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"),
+                estimate_n_clusters(self.fused_, self.candidates, self.variant),
+                strict=True,
+            )
+        )
+        self.n_clusters_, self.n_clusters_reason_ = choose_n_clusters(
+            estimates, None, self.n_clusters
+        )
         self.labels_ = spectral_clustering(self.fused_, self.n_clusters_)
         return self
 

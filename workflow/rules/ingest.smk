@@ -1,16 +1,16 @@
 rule ingest:
     """Read, validate and align the omics layers, clinical table and known labels."""
     input:
-        input_paths(),
+        **inputs("ingest"),
     output:
-        ingest_outputs(),
+        **outputs("ingest"),
     params:
         metpot=METPOT,
-        cfg=lambda w: step_config("cohort"),
-        out=folder_of(),
+        cfg=lambda w: sections(),
+        io=io_args,
     log:
-        f"{OUT}/logs/ingest.log",
+        files("ingest").log,
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} ingest --config-json {params.cfg:q} --out-dir {params.out} --log {log}"
+        "{params.metpot} ingest --config {params.cfg:q} {params.io} --log {log}"

@@ -1,0 +1,410 @@
+"""Classifiers, nested CV, leakage, the CRS comparison and model cards (metpot.classify)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import COAD, needs_shared
+
+from metpot import classify as C
+from metpot.errors import DataWarning, MetpotError
+from metpot.survival import cox_ph
+
+FAST = {"outer": {"folds": 5, "repeats": 2}, "inner": {"folds": 3}, "n_jobs": 1, "seed": 3}
+
+
+def _random_layers(n=90, p=(400, 120), seed=0):
+    rng = np.random.default_rng(seed)
+    ids = [f"S{i:03d}" for i in range(n)]
+    return {
+        "mrna": pd.DataFrame(rng.normal(6, 1, (n, p[0])), index=ids,
+                             columns=[f"G{j}" for j in range(p[0])]),
+        "mirna": pd.DataFrame(rng.normal(3, 1, (n, p[1])), index=ids,
+                              columns=[f"miR-{j}" for j in range(p[1])]),
+    }  # fmt: skip
+
+
+def _demo():
+    from metpot.risk_score import fong_score
+    from metpot.simulate import simulate_cohort
+    from metpot.survival import survival_frame
+
+    d = simulate_cohort(150, seed=2018)
+    layers = {"mrna": d["mrna"].T, "mirna": d["mirna"].T}
+    clinical = d["clinical"].set_index("sample_id")
+    truth = d["truth"].set_index("sample_id")["label"]
+    factors = ["node_positive", "disease_free_interval_months", "n_liver_tumors",
+               "cea_ng_ml", "largest_tumor_cm"]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        crs = fong_score(clinical, **{f: f for f in factors})["scores"]["crs"]
+        os_ = survival_frame(clinical, "os_months", "os_event", 1)
+    return layers, truth, crs.reindex(clinical.index).astype(float), os_
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs, targets, folds
+# ---------------------------------------------------------------------------------------------
+
+
+def test_feature_matrix_prefixes_layers_and_refuses_misaligned_samples():
+    layers = _random_layers(10, (3, 2))
+    layers["mirna"] = layers["mirna"].iloc[::-1]  # same samples, other order
+    X = C.feature_matrix(layers, "all")
+    assert list(X.columns[:3]) == ["mrna:G0", "mrna:G1", "mrna:G2"]
+    assert list(X.columns[3:]) == ["mirna:miR-0", "mirna:miR-1"]
+    assert list(X.index) == list(layers["mrna"].index)
+    np.testing.assert_array_equal(X["mirna:miR-1"], layers["mirna"].loc[X.index, "miR-1"])
+    assert list(C.feature_matrix(layers, "mirna").columns) == ["mirna:miR-0", "mirna:miR-1"]
+    layers["mirna"] = layers["mirna"].iloc[1:]
+    with pytest.raises(MetpotError, match="layer mirna: samples differ"):
+        C.feature_matrix(layers, "all")
+    with pytest.raises(MetpotError, match="unknown feature set 'rna'"):
+        C.feature_matrix(layers, "rna")
+
+
+def test_small_class_is_left_out_with_a_warning_naming_it():
+    labels = pd.Series(["1"] * 20 + ["2"] * 15 + ["4"] * 3 + [None],
+                       index=[f"s{i}" for i in range(39)])  # fmt: skip
+    with pytest.warns(DataWarning) as record:
+        t = C.categorical_target(labels, "tcga_subtype", min_class_size=10)
+    messages = [str(w.message) for w in record]
+    assert any("1 sample(s) without a label left out: s38" in m for m in messages)
+    assert any("class(es) 4 (3 samples) smaller than classify.min_class_size=10" in m
+               for m in messages)  # fmt: skip
+    assert t.classes == ["1", "2"] and len(t.samples) == 35
+    assert t.n_excluded == 4
+
+
+def test_landmark_target_converts_units_and_counts_early_censoring():
+    surv = pd.DataFrame(
+        {"time": [100.0, 400.0, 2000.0, 300.0, 1500.0], "event": [True, True, False, False, True]},
+        index=list("abcde"),
+    )
+    with pytest.warns(DataWarning, match="1 of 5 patients censored before the 3-year landmark"):
+        t = C.landmark_target(surv, "os_landmark", 3, "days")
+    assert t.landmark == pytest.approx(3 * 365.25)
+    assert t.y.to_dict() == {"a": 1, "b": 1, "c": 0, "e": 0}
+    assert t.excluded == {"censored before 3 years": ["d"]}
+
+
+def test_outer_folds_depend_only_on_samples_labels_and_seed():
+    samples = [f"s{i}" for i in range(40)]
+    labels = np.array(["a", "b"] * 20)
+    f1 = C.outer_folds(samples, labels, 5, 2, seed=7)
+    f2 = C.outer_folds(samples, labels, 5, 2, seed=7)
+    pd.testing.assert_frame_equal(f1, f2)
+    assert len(f1) == 80 and f1.groupby("repeat")["sample"].nunique().tolist() == [40, 40]
+    # stratified: each test fold holds 4 of each label
+    lab = dict(zip(samples, labels, strict=True))
+    counts = f1.assign(lab=f1["sample"].map(lab)).groupby(["repeat", "fold", "lab"]).size()
+    assert set(counts) == {4}
+    assert not f1.equals(C.outer_folds(samples, labels, 5, 2, seed=8))
+
+
+def test_cox_score_statistic_matches_the_cox_model_score_test():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    time = rng.exponential(5, 60) * np.exp(-0.8 * X[:, 0])
+    event = rng.random(60) < 0.7
+    chi = C._cox_score_stat(X, time, event)
+    for j in range(3):
+        ref = cox_ph(X[:, [j]], time, event).score_test["stat"]
+        assert chi[j] == pytest.approx(ref, rel=1e-9)
+
+
+def test_signature_is_chosen_inside_fit_with_layer_quotas():
+    layers = _random_layers(60, (50, 20), seed=2)
+    X = C.feature_matrix(layers, "all")
+    y = np.array(["a", "b"] * 30)
+    X.loc[y == "a", "mrna:G7"] += 3  # informative
+    X.loc[y == "a", "mirna:miR-3"] += 3
+    sel = C.SignatureSelector(quotas={"mrna": 4, "mirna": 2}).fit(X, y)
+    out = sel.get_feature_names_out()
+    assert len(out) == 6 and "mrna:G7" in out and "mirna:miR-3" in out
+    assert sum(c.startswith("mrna:") for c in out) == 4
+    shuffled = np.random.default_rng(0).permutation(y)
+    other = C.SignatureSelector(size=3).fit(X, shuffled)
+    assert "mrna:G7" not in other.get_feature_names_out()  # depends on the labels given
+    with pytest.raises(MetpotError, match="quotas: no layer rna"):
+        C.SignatureSelector(quotas={"rna": 2}).fit(X, y)
+
+
+def test_pipeline_steps_are_fitted_on_training_data_only():
+    X = C.feature_matrix(_random_layers(30, (20, 5)), "all")
+    X.iloc[0, 0] = np.nan
+    pipe = C.build_pipeline("logistic", top_variance=10)
+    pipe.fit(X.iloc[:20], np.array(["a", "b"] * 10))
+    med = np.median(X.iloc[1:20, 0])
+    assert pipe.named_steps["missing"].median_[0] == pytest.approx(med)
+    np.testing.assert_allclose(
+        pipe.named_steps["scale"].mean_,
+        pipe[:3].transform(X.iloc[:20]).mean(axis=0).to_numpy() * 0
+        + pipe.named_steps["scale"].mean_,
+    )
+    kept = pipe[:-1].get_feature_names_out()
+    assert sum(c.startswith("mrna:") for c in kept) == 10 and len(kept) == 15
+
+
+def test_log2_refuses_negative_values_naming_the_column():
+    X = C.feature_matrix(_random_layers(10, (3, 2)), "mrna") - 10
+    with pytest.raises(MetpotError, match="column 'mrna:G0'"):
+        C.Log2Transform().fit(X).transform(X)
+
+
+def test_corrected_t_interval():
+    v = np.array([0.6, 0.7, 0.8, 0.65, 0.75])
+    m, lo, hi = C._t_interval(v, ratio=0.25)
+    se = np.sqrt((1 / 5 + 0.25) * v.var(ddof=1))
+    from scipy import stats
+
+    assert m == pytest.approx(0.7)
+    assert hi - m == pytest.approx(stats.t.ppf(0.975, 4) * se)
+    assert m - lo == pytest.approx(hi - m)
+
+
+def test_net_benefit_without_censoring():
+    rng = np.random.default_rng(0)
+    event = rng.random(200) < 0.3
+    time = np.where(event, 1.0, 5.0)
+    prev = event.mean()
+    nb = C.net_benefit(time, event, {"perfect": event.astype(float), "noise": rng.random(200)},
+                       landmark=2.0, thresholds=[0.1, 0.5])  # fmt: skip
+    nb = nb.set_index(["threshold", "strategy"])["net_benefit"]
+    for pt in (0.1, 0.5):
+        assert nb[(pt, "treat_all")] == pytest.approx(prev - (1 - prev) * pt / (1 - pt))
+        assert nb[(pt, "perfect")] == pytest.approx(prev)
+        assert nb[(pt, "treat_none")] == 0
+        assert nb[(pt, "noise")] < prev
+
+
+def test_best_model_ties_go_to_the_simpler_model():
+    rows = pd.DataFrame(
+        {
+            "target": "t", "metric": "balanced_accuracy",
+            "model": ["mlp", "logistic", "random_forest"], "feature_set": ["all", "all", "mrna"],
+            "n_features": [100, 100, 50], "estimate": [0.9001, 0.9003, 0.85],
+            "ci_low": 0.8, "ci_high": 0.95,
+        }
+    )  # fmt: skip
+    best = C._best(rows, {"t": "categorical"})
+    assert best.iloc[0]["model"] == "logistic"
+    rows.loc[1, "estimate"] = 0.88
+    assert C._best(rows, {"t": "categorical"}).iloc[0]["model"] == "mlp"
+
+
+def test_config_is_checked():
+    cfg = C.resolve_config({"models": {"logistic": {"grid": {"C": [1.0]}}}})
+    assert cfg["models"] == {"logistic": {"grid": {"C": [1.0]}}}
+    assert cfg["signature"] == {"size": 31, "quotas": {}}
+    with pytest.raises(MetpotError, match="unknown model 'xgb'"):
+        C.resolve_config({"models": {"xgb": {}}})
+    with pytest.raises(MetpotError, match="unknown key"):
+        C.resolve_config({"folds": 3})
+    with pytest.raises(MetpotError, match="classify.outer.folds"):
+        C.resolve_config({"outer": {"folds": 1}})
+
+
+# ---------------------------------------------------------------------------------------------
+# nested CV: leakage, same folds, cards
+# ---------------------------------------------------------------------------------------------
+
+
+def _shuffled_problem():
+    """Features from the demo mRNA layer, labels independent of them (shuffled)."""
+    layers, truth, _, _ = _demo()
+    rng = np.random.default_rng(11)
+    labels = pd.Series(rng.permutation(truth.loc[layers["mrna"].index].to_numpy()),
+                       index=layers["mrna"].index)  # fmt: skip
+    return {"mrna": layers["mrna"]}, C.categorical_target(labels, "shuffled")
+
+
+def test_no_leakage_with_selection_and_tuning_inside_but_optimism_outside():
+    layers, target = _shuffled_problem()
+    cfg = {**FAST, "top_variance": 500, "signature": {"size": 20},
+           "models": {"logistic": {"grid": {"C": [0.1, 1.0]}}}}  # fmt: skip
+    inside = C.fit_one(target, "logistic", "signature", layers, cfg, refit=False)
+    ba = inside["rows"].set_index("metric").loc["balanced_accuracy"]
+    chance = 1 / len(target.classes)
+    assert ba["ci_low"] <= chance <= ba["ci_high"]
+    assert abs(ba["estimate"] - chance) < 0.1
+
+    # the same code, the same folds, but the signature chosen on ALL samples beforehand
+    X = C.feature_matrix(layers, "mrna")
+    pre = C.build_pipeline("logistic", top_variance=500)[:3].fit(X)
+    sel = C.SignatureSelector(size=20).fit(pre.transform(X), target.y_fit())
+    chosen = [c.split(":", 1)[1] for c in sel.get_feature_names_out()]
+    outside = C.fit_one(target, "logistic", "mrna", {"mrna": layers["mrna"][chosen]}, cfg,
+                        refit=False)  # fmt: skip
+    pd.testing.assert_frame_equal(outside["folds"], inside["folds"])
+    ba_out = outside["rows"].set_index("metric").loc["balanced_accuracy"]
+    assert ba_out["ci_low"] > chance  # optimistic: looks like real signal
+    assert ba_out["estimate"] > ba["estimate"] + 0.15
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    layers = _random_layers(60, (60, 20), seed=4)
+    rng = np.random.default_rng(5)
+    y = pd.Series(np.array(["canonical", "immune", "stromal"] * 20), index=layers["mrna"].index)
+    layers["mrna"].loc[y == "immune", ["G1", "G2", "G3"]] += 2.5
+    layers["mirna"].loc[y == "stromal", ["miR-4", "miR-5"]] += 2.5
+    surv = pd.DataFrame(
+        {"time": rng.exponential(30, 60) * np.where(y == "immune", 3, 1),
+         "event": rng.random(60) < 0.7}, index=y.index)  # fmt: skip
+    crs = pd.Series(rng.integers(0, 6, 60).astype(float), index=y.index)
+    crs.iloc[0] = np.nan
+    target = C.categorical_target(y, "snf_subtype")
+    cfg = {**FAST, "signature": {"size": 5}, "models": {"logistic": {"grid": {"C": [0.5]}}}}
+    res = C.fit_one(target, "logistic", "signature", layers, cfg, crs=crs, outcome=surv,
+                    cohort={"name": "toy", "checksums": {"mrna": "abc"}})  # fmt: skip
+    return res, layers, target, crs, surv, cfg
+
+
+def test_fit_one_tables(small_fit):
+    res, layers, target, crs, surv, cfg = small_fit
+    rows = res["rows"]
+    assert list(rows.columns[:8]) == ["target", "model", "feature_set", "n_features", "metric",
+                                      "estimate", "ci_low", "ci_high"]  # fmt: skip
+    assert set(rows["metric"]) == {"balanced_accuracy", "macro_f1", "auroc", "log_loss", "brier"}
+    assert (rows["n_features"] == 5).all()
+    pred = res["predictions"]
+    assert len(pred) == 2 * 60 and pred.groupby("repeat")["sample"].nunique().tolist() == [60, 60]
+    # every prediction is out-of-fold: its sample is in that fold's test set
+    merged = pred.merge(res["folds"], on=["sample", "repeat"], suffixes=("", "_f"))
+    assert (merged["fold"] == merged["fold_f"]).all()
+    # the CRS comparison never uses the unscored patient
+    assert pred.loc[pred["sample"] == "S000", "lp_crs"].isna().all()
+    assert pred.loc[pred["sample"] != "S000", "lp_crs_molecular"].notna().all()
+    assert np.allclose(pred.filter(like="prob:").sum(axis=1), 1)
+
+
+def test_same_folds_for_every_model_and_the_crs(small_fit):
+    res, layers, target, crs, surv, cfg = small_fit
+    svm = {**cfg, "models": {"svm": {"grid": {"C": [0.01]}}}}
+    other = C.fit_one(target, "svm", "mrna", layers, svm, refit=False)
+    pd.testing.assert_frame_equal(other["folds"], res["folds"])
+    st = C.survival_target(surv, "os")
+    a = C.fit_one(st, "crs", "crs", layers, cfg, crs=crs, refit=False)
+    b = C.fit_one(st, "coxnet", "mrna", layers, cfg, crs=crs, refit=False)
+    pd.testing.assert_frame_equal(a["folds"], b["folds"])
+    # the CRS alone is evaluated on the same folds, restricted to scored patients
+    assert set(a["predictions"]["sample"]) == set(st.samples) - {"S000"}
+    folds_of = a["predictions"].merge(b["folds"], on=["sample", "repeat"])
+    assert (folds_of["fold_x"] == folds_of["fold_y"]).all()
+    assert {"harrell_c", "uno_c", "integrated_brier"} <= set(b["rows"]["metric"])
+
+
+def test_refit_is_deterministic(small_fit):
+    res, layers, target, crs, surv, cfg = small_fit
+    again = C.fit_one(target, "logistic", "signature", layers, cfg, crs=crs, outcome=surv)
+    pd.testing.assert_frame_equal(again["predictions"], res["predictions"])
+    pd.testing.assert_frame_equal(again["rows"], res["rows"])
+    assert again["card"]["used_features"] == res["card"]["used_features"]
+
+
+def test_model_card_and_saved_model(small_fit, tmp_path):
+    from metpot.model_io import load_model
+
+    res, layers, target, crs, surv, cfg = small_fit
+    card = C.save_fit(res, tmp_path / "models" / "snf_subtype" / "logistic__signature.skops")
+    model, card2 = load_model(tmp_path / "models" / "snf_subtype" / "logistic__signature.skops")
+    assert card2 == card
+    assert card["target"] == "snf_subtype" and card["target_kind"] == "categorical"
+    assert card["classes"] == ["canonical", "immune", "stromal"]
+    assert card["layers"] == ["mrna", "mirna"]
+    X = C.feature_matrix(layers, "signature")
+    assert [f["column"] for f in card["features"]] == list(X.columns)
+    assert card["features"][0] == {"layer": "mrna", "feature": "G0", "column": "mrna:G0"}
+    assert len(card["used_features"]) == 5
+    assert set(card["used_features"]) == set(card["preprocessing"]["raw_value_summary"])
+    s = card["preprocessing"]["raw_value_summary"]["mrna:G1"]
+    assert s["mean"] == pytest.approx(X["mrna:G1"].mean())
+    assert s["quantiles"]["0.5"] == pytest.approx(X["mrna:G1"].median())
+    assert "mrna:G1" in card["markers"]["immune"][:3]
+    assert "mirna:miR-5" in card["markers"]["stromal"][:3]
+    assert card["training"] == {**card["training"], "cohort": "toy", "checksums": {"mrna": "abc"},
+                                "n_samples": 60}  # fmt: skip
+    assert {m["metric"] for m in card["metrics"]} >= {"balanced_accuracy"}
+    np.testing.assert_array_equal(model.predict_proba(X), res["final"].predict_proba(X))
+    feats = res["features"]
+    assert set(feats["column"]) == set(card["used_features"])
+    assert feats["weight_kind"].iloc[0] == "coefficient"
+
+
+def test_compare_with_crs_and_figure(small_fit):
+    res, *_ = small_fit
+    comp = C.compare_with_crs(res["predictions"], 5, landmark=30.0)
+    t = comp["table"]
+    diff = t[(t["metric"] == "harrell_c_difference") & (t["reference"] == "crs")
+             & (t["predictor"] == "crs_plus_molecular")].iloc[0]  # fmt: skip
+    assert diff["ci_low"] <= diff["estimate"] <= diff["ci_high"] and 0 <= diff["p_value"] <= 1
+    assert diff["n_patients"] == 59
+    dc = comp["decision_curve"]
+    assert set(dc["strategy"]) == {"treat_all", "treat_none", "crs", "molecular",
+                                   "crs_plus_molecular"}  # fmt: skip
+    fig = C.plot_vs_crs(t)
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_yticklabels()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the demo cohort and TCGA COAD (slow)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_fits():
+    layers, truth, crs, os_ = _demo()
+    target = C.categorical_target(truth, "snf_subtype")
+    logistic = {"logistic": C.DEFAULT_CONFIG["models"]["logistic"]}
+    cfg = {**FAST, "n_jobs": 2, "seed": 1, "models": logistic}
+    out = {
+        fs: C.fit_one(target, "logistic", fs, layers, cfg, crs=crs, outcome=os_, refit=False)
+        for fs in ("mrna", "all", "signature")
+    }
+    return out
+
+
+def _ba(res):
+    return res["rows"].set_index("metric").loc["balanced_accuracy"]
+
+
+@pytest.mark.slow
+def test_demo_subtype_from_mrna_alone(demo_fits):
+    assert _ba(demo_fits["mrna"])["estimate"] >= 0.85
+
+
+@pytest.mark.slow
+def test_demo_31_feature_signature_close_to_the_full_model(demo_fits):
+    assert _ba(demo_fits["signature"])["estimate"] >= _ba(demo_fits["all"])["estimate"] - 0.05
+    assert (demo_fits["signature"]["rows"]["n_features"] == 31).all()
+
+
+@pytest.mark.slow
+def test_demo_crs_plus_predicted_subtype_beats_crs_alone(demo_fits):
+    comp = C.compare_with_crs(demo_fits["all"]["predictions"], 5, landmark=36.0)["table"]
+    d = comp[
+        (comp["metric"] == "harrell_c_difference")
+        & (comp["predictor"] == "crs_plus_molecular")
+        & (comp["reference"] == "crs")
+    ]
+    d = d.iloc[0]  # fmt: skip
+    assert d["estimate"] > 0
+
+
+@pytest.mark.slow
+@needs_shared
+def test_tcga_coad_subtype_from_each_layer():
+    from metpot.io import read_omics
+
+    layers = {name: read_omics(COAD / f"{name}.csv.gz") for name in ("mrna", "mirna")}
+    common = layers["mrna"].index.intersection(layers["mirna"].index)
+    layers = {k: v.loc[common] for k, v in layers.items()}
+    clinical = pd.read_csv(COAD / "clinical.csv", dtype=str).set_index("sample_id")
+    with pytest.warns(DataWarning, match=r"class\(es\) 4 \(3 samples\)"):
+        target = C.categorical_target(clinical.loc[common, "tcga_subtype"], "tcga_subtype")
+    cfg = {**FAST, "n_jobs": 2, "models": {"logistic": C.DEFAULT_CONFIG["models"]["logistic"]}}
+    for fs in ("mrna", "mirna", "all"):
+        ba = _ba(C.fit_one(target, "logistic", fs, layers, cfg, refit=False))
+        assert ba["ci_low"] > 1 / 3, fs  # better than chance for three classes
