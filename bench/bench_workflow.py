@@ -63,19 +63,21 @@ def _num(row: dict, key: str) -> float:
         return math.nan
 
 
-def parse_benchmarks(folder: Path) -> dict[str, dict]:
+def parse_benchmarks(folder: Path, owners: dict[str, str] | None = None) -> dict[str, dict]:
     """Per rule: jobs, summed wall s and CPU s, max RSS (MB), from snakemake benchmark TSVs.
 
-    A file ``benchmarks/<rule>.tsv`` or ``benchmarks/<rule>_<wildcard>.tsv`` (also in
-    sub-folders) is attributed to ``<rule>`` with a trailing ``_<number>`` removed.
+    Each ``*.tsv`` under ``folder`` (sub-folders too) is attributed to the rule whose job
+    declared it (``owners``: resolved path -> rule, from the snakemake log); a file no job
+    declared is named by its path below ``folder`` without a trailing ``_<number>``.
     Files that cannot be read are skipped with a note.
     """
+    owners = owners or {}
     rules: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "s": 0.0, "cpu": 0.0, "rss": 0.0})
     if not folder.is_dir():
         return {}
     for path in sorted(folder.rglob("*.tsv")):
         rel = path.relative_to(folder).with_suffix("")
-        name = re.sub(r"_\d+$", "", "/".join(rel.parts))
+        name = owners.get(str(path.resolve())) or re.sub(r"_\d+$", "", "/".join(rel.parts))
         try:
             with path.open() as fh:
                 rows = list(csv.DictReader(fh, delimiter="\t"))
@@ -98,19 +100,25 @@ _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _START = re.compile(r"^\s*(?:local)?rule (\w+):$")
 _JOBID = re.compile(r"^\s*jobid: (\d+)$")
 _DONE = re.compile(r"^Finished job(?:id:)? (\d+)")
+_BENCH = re.compile(r"^\s*benchmark: (.+)$")
 
 
-def parse_log(text: str) -> dict[str, dict]:
-    """Per rule wall time (summed over its jobs) from snakemake's job timestamps."""
+def parse_log(text: str, workdir: Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """Per rule wall time (summed over its jobs) from snakemake's job timestamps, and the
+    rule of every benchmark file a job declared (resolved path -> rule)."""
     now = None
     pending = None
+    current = None
     start: dict[str, tuple[str, datetime]] = {}
+    owners: dict[str, str] = {}
     rules: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "s": 0.0})
     for line in text.splitlines():
         if m := _STAMP.match(line.strip()):
             now = datetime.strptime(" ".join(m.group(1).split()), "%a %b %d %H:%M:%S %Y")
         elif m := _START.match(line):
-            pending = m.group(1)
+            pending = current = m.group(1)
+        elif (m := _BENCH.match(line)) and current:
+            owners[str((workdir / m.group(1).strip()).resolve())] = current
         elif (m := _JOBID.match(line)) and pending and now:
             start[m.group(1)] = (pending, now)
             pending = None
@@ -118,7 +126,7 @@ def parse_log(text: str) -> dict[str, dict]:
             rule, t0 = start.pop(m.group(1))
             rules[rule]["jobs"] += 1
             rules[rule]["s"] += (now - t0).total_seconds()
-    return dict(rules)
+    return dict(rules), owners
 
 
 def run_size(repo: Path, n: int, cores: int, tracking: bool, keep: bool) -> dict:
@@ -137,8 +145,8 @@ def run_size(repo: Path, n: int, cores: int, tracking: bool, keep: bool) -> dict
         if proc.returncode != 0:
             print(log_text[-4000:], file=sys.stderr)
             raise SystemExit(f"workflow failed at N = {n} (kept {tmp})")
-        bench = parse_benchmarks(tmp / out_name / "benchmarks")
-        from_log = parse_log(log_text)
+        from_log, owners = parse_log(log_text, tmp)
+        bench = parse_benchmarks(tmp / out_name / "benchmarks", owners)
         rules = {}
         for rule, r in from_log.items():
             if rule == "all":  # the default target, no job
