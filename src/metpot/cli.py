@@ -752,6 +752,29 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     log.info("%d fits compared", len(results))
 
 
+def cmd_score_oneoff(args: argparse.Namespace) -> int:
+    """``metpot score --model M --omics mrna=x.csv [--clinical c.tsv] --out DIR``."""
+    from metpot.io import read_omics, read_table
+    from metpot.model_io import load_model
+    from metpot.score import score_cohort
+
+    if not args.omics or not args.out:
+        raise MetpotError("metpot score --model needs --omics LAYER=PATH and --out DIR")
+    layers = {k: read_omics(v, args.layout) for k, v in _pairs(args.omics, "--omics").items()}
+    model, card = load_model(args.model)
+    clinical = None
+    if args.clinical:
+        table = read_table(args.clinical)
+        clinical = table.set_index(table.columns[0])
+    predictions, summary = score_cohort(model, card, layers, clinical=clinical, method=args.method)
+    out = Path(args.out)
+    io = StepIO({}, {"predictions": out / "predictions.tsv", "summary": out / "summary.json"})
+    io.tsv("predictions", predictions)
+    io.json("summary", summary)
+    log.info("scored %d samples with %s: %s", len(predictions), args.model, out)
+    return 0
+
+
 def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     from metpot.io import read_omics
     from metpot.model_io import load_model, read_card
@@ -1034,7 +1057,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--model", required=True)
             p.add_argument("--feature-set", required=True)
         if name == "score":
-            p.add_argument("--cohort", required=True, help="a cohort of score.cohorts")
+            p.add_argument("--cohort", help="a cohort of score.cohorts (with --config)")
+            p.add_argument("--model", help="one-off: a .skops model file (its card beside it)")
+            p.add_argument(
+                "--omics", action="append", metavar="LAYER=PATH", help="one-off: a layer's file"
+            )
+            p.add_argument("--layout", default="features_x_samples", help="one-off: of --omics")
+            p.add_argument("--clinical", help="one-off: clinical table (CRS and risk groups)")
+            p.add_argument("--method", choices=["classifier", "ntp"], default="classifier")
+            p.add_argument("--out", help="one-off: output folder")
     return parser
 
 
@@ -1081,6 +1112,12 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.command, args.log)
     if args.threads:
         _limit_threads(args.threads)
+    if args.command == "score" and args.model and not args.config:
+        try:
+            return cmd_score_oneoff(args)
+        except MetpotError as exc:
+            log.error("%s", exc)
+            return 1
     step = args.command.replace("-", "_")
     io = None
     try:
@@ -1092,6 +1129,8 @@ def main(argv: list[str] | None = None) -> int:
             wildcards = {"target": args.target, "model": args.model}
             wildcards["feature_set"] = args.feature_set
         if step == "score":
+            if not args.cohort:
+                raise MetpotError("metpot score --config needs --cohort NAME (of score.cohorts)")
             wildcards = {"cohort": args.cohort}
         io = _step_io(step, cfg, args, **wildcards)
         STEPS[args.command][0](cfg, io, args)
