@@ -408,3 +408,27 @@ def test_tcga_coad_subtype_from_each_layer():
     for fs in ("mrna", "mirna", "all"):
         ba = _ba(C.fit_one(target, "logistic", fs, layers, cfg, refit=False))
         assert ba["ci_low"] > 1 / 3, fs  # better than chance for three classes
+
+
+def test_build_targets_and_a_landmark_target_end_to_end(small_fit):
+    res, layers, target, crs, surv, cfg = small_fit
+    clinical = pd.DataFrame({"response": ["yes", "no"] * 30}, index=surv.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        targets = C.build_targets(
+            ["snf_subtype", "os", "os_landmark", "response"], clinical=clinical,
+            subtypes=target.y, endpoints={"os": surv}, landmark_years=2, time_unit="months",
+        )  # fmt: skip
+    assert [t.kind for t in targets.values()] == ["categorical", "survival", "landmark",
+                                                  "categorical"]  # fmt: skip
+    assert targets["os_landmark"].landmark == 24.0
+    with pytest.raises(MetpotError, match="neither snf_subtype, an endpoint"):
+        C.build_targets(["stage"], clinical=clinical, endpoints={"os": surv})
+    lm = C.fit_one(targets["os_landmark"], "logistic", "mrna", layers, cfg, crs=crs)
+    assert lm["landmark"] == 24.0
+    assert set(lm["rows"]["metric"]) >= {"auroc", "balanced_accuracy"}
+    both = C.assemble([res, lm], cfg)
+    assert set(both["best"]["target"]) == {"snf_subtype", "os_landmark"}
+    assert set(both["vs_crs"]["target"]) == {"snf_subtype", "os_landmark"}
+    assert set(both["decision_curve"]["landmark"]) == {24.0, 36.0}
+    assert set(both["folds"].columns) == {"target", "sample", "repeat", "fold"}
