@@ -432,3 +432,12 @@ def test_build_targets_and_a_landmark_target_end_to_end(small_fit):
     assert set(both["vs_crs"]["target"]) == {"snf_subtype", "os_landmark"}
     assert set(both["decision_curve"]["landmark"]) == {24.0, 36.0}
     assert set(both["folds"].columns) == {"target", "sample", "repeat", "fold"}
+
+
+@pytest.mark.parametrize("model", C.CLASSIFIERS)
+def test_every_classifier_takes_numeric_looking_labels(model):
+    """TCGA subtypes are "1".."4": every classifier must fit them (class weights included)."""
+    X = C.feature_matrix(_random_layers(30, (8, 4)), "all")
+    y = np.array(["1", "2", "3"] * 10, dtype=object)
+    pipe = C.build_pipeline(model, top_variance=5).fit(X, y)
+    assert list(pipe.classes_) == ["1", "2", "3"]

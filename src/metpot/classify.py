@@ -902,8 +902,9 @@ def make_model(name: str, seed: int = 0):
     if name == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
+        # "balanced_subsample": scikit-learn 1.9's "balanced" fails on labels like "1", "2"
         return RandomForestClassifier(
-            n_estimators=100, class_weight="balanced", random_state=seed, n_jobs=1
+            n_estimators=100, class_weight="balanced_subsample", random_state=seed, n_jobs=1
         )
     if name == "gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier
