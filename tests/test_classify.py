@@ -434,6 +434,7 @@ def test_build_targets_and_a_landmark_target_end_to_end(small_fit):
     assert set(both["folds"].columns) == {"target", "sample", "repeat", "fold"}
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("model", C.CLASSIFIERS)
 def test_every_classifier_takes_numeric_looking_labels(model):
     """TCGA subtypes are "1".."4": every classifier must fit them (class weights included)."""
