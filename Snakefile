@@ -1,7 +1,8 @@
 """metpot: multi-omics subtyping (SNF) and outcome modelling of tumour metastatic potential.
 
-    snakemake --cores 2                      # the whole workflow on config/config.yaml
-    snakemake --cores 2 --configfile my.yaml # on your own cohort
+    snakemake --cores 2                       # the demo cohort (config/config.yaml)
+    snakemake --cores 2 --configfile my.yaml  # your own cohort: my.yaml + the schema's defaults
+    metpot run my.yaml                        # the same, validated first, from any folder
 """
 
 from snakemake.utils import min_version
@@ -9,16 +10,20 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
-configfile: "config/config.yaml"
-
-
 include: "workflow/rules/common.smk"
-include: "workflow/rules/demo.smk"
+
+
+if "demo" in config:
+
+    include: "workflow/rules/demo.smk"
+
+
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/snf.smk"
 include: "workflow/rules/clusters.smk"
 include: "workflow/rules/survival.smk"
+include: "workflow/rules/classify.smk"
 include: "workflow/rules/track.smk"
 
 
@@ -26,6 +31,14 @@ rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+onstart:
+    clear_failure_records()
+
+
+onsuccess:
+    print_summary()
 
 
 onerror:

@@ -1,9 +1,13 @@
 """Time the univariable Cox feature filter (Efron ties, as R coxph) on random data.
 
-python bench/bench_cox.py [--features 20000] [--samples 300]
+python bench/bench_cox.py [--features 20000] [--samples 300] [--max-seconds 60]
+
+Exits with status 1 when the filter takes longer than ``--max-seconds`` (the target: 20,000
+features x 300 samples well under a minute on 2 cores).
 """
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -16,6 +20,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=20000)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-seconds", type=float, default=60.0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     X = rng.normal(size=(args.samples, args.features))
@@ -27,8 +32,11 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     print(
         f"univariable_cox: {args.features} features x {args.samples} samples in "
-        f"{elapsed:.2f} s ({int(table['converged'].sum())} converged)"
+        f"{elapsed:.2f} s ({int(table['converged'].sum())} converged); "
+        f"target < {args.max_seconds:g} s: {'met' if elapsed < args.max_seconds else 'MISSED'}"
     )
+    if elapsed >= args.max_seconds:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

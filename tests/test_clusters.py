@@ -35,12 +35,41 @@ def test_without_consensus_rotation_cost_is_used():
     assert k == 4 and "rotation-cost" in why
 
 
-def test_agreement_perfect_and_permuted():
-    labels = pd.Series([1, 1, 2, 2, 3, 3], index=list("abcdef"))
-    truth = pd.Series(["x", "x", "y", "y", "z", "z"], index=list("abcdef"))
+def test_agreement_perfect_under_other_names_and_order():
+    idx = list("abcdefghi")
+    truth = pd.Series(list("xxxyyyzzz"), index=idx)
+    # the same partition with other cluster numbers, samples listed in another order
+    labels = pd.Series([3, 3, 3, 1, 1, 1, 2, 2, 2], index=idx).iloc[::-1]
     res = agreement(labels, truth)
-    assert res["ari"] == pytest.approx(1.0) and res["nmi"] == pytest.approx(1.0)
-    assert res["confusion"].to_numpy().trace() == 6 or res["confusion"].to_numpy().max() == 2
+    assert res["n"] == 9
+    for key in ("ari", "nmi", "nmi_snftool"):
+        assert res[key] == pytest.approx(1.0, rel=1e-12), key
+    expected = pd.DataFrame(
+        [[0, 0, 3], [3, 0, 0], [0, 3, 0]],
+        index=pd.Index(["x", "y", "z"], name="truth"),
+        columns=pd.Index([1, 2, 3], name="subtype"),
+    )
+    pd.testing.assert_frame_equal(res["confusion"], expected, check_dtype=False)
+
+
+def test_agreement_permuted_labels():
+    idx = list("abcdef")
+    truth = pd.Series(list("xxxyyy"), index=idx)
+    # two samples swapped between the clusters: contingency [[2, 1], [1, 2]]
+    res = agreement(pd.Series([1, 1, 2, 1, 2, 2], index=idx), truth)
+    # ARI = (sum C(n_ij, 2) - E) / (max - E) with sum C(n_ij, 2) = 2, E = 6 * 6 / C(6, 2) = 2.4
+    # and max = 6, i.e. -1/9; NMI: both entropies are 1 bit and MI = 5/3 - log2(3) bits
+    assert res["ari"] == pytest.approx(-1 / 9, rel=1e-12)
+    assert res["nmi"] == pytest.approx(5 / 3 - np.log2(3), rel=1e-12)
+    assert res["nmi_snftool"] == pytest.approx(5 / 3 - np.log2(3), rel=1e-12)
+    assert res["confusion"].to_numpy().tolist() == [[2, 1], [1, 2]]
+    # labels independent of the truth: contingency all ones, ARI = (0 - 2/3) / (2 - 2/3)
+    independent = agreement(pd.Series([1, 2, 1, 2], index=list("abde")), truth.loc[list("abde")])
+    assert independent["n"] == 4
+    assert independent["ari"] == pytest.approx(-0.5, rel=1e-12)
+    assert independent["nmi"] == 0.0 and independent["nmi_snftool"] == 0.0
+    # samples without a known label are ignored
+    assert agreement(pd.Series([1, 1, 2, 1, 2, 2, 1], index=[*idx, "g"]), truth)["n"] == 6
 
 
 def test_subtypes_named_after_their_signature():
@@ -68,3 +97,17 @@ def test_subtypes_named_after_their_signature():
         3: "stromal",
     }
     assert table["n"].tolist() == [10, 10, 10]
+
+
+def test_signature_scores_z_score_each_feature_over_present_values():
+    X = pd.DataFrame(
+        {"A": [1.0, 2.0, 4.0, np.nan], "B": [3.0, 3.0, 3.0, 3.0], "C": [0.0, 1.0, 2.0, 5.0]},
+        index=["s1", "s2", "s3", "s4"],
+    )
+    scores = signature_scores(X, {"ab": ["A", "B"], "c": ["C"]})
+    a = (np.array([1, 2, 4]) - 7 / 3) / np.sqrt(7 / 3)  # by hand: mean 7/3, sd sqrt(7/3)
+    c = (np.array([0, 1, 2, 5]) - 2) / np.sqrt(14 / 3)
+    # B is constant: z-score 0; s4 has no A, so its score is B's alone
+    np.testing.assert_allclose(scores["ab"], [a[0] / 2, a[1] / 2, a[2] / 2, 0.0], atol=1e-15)
+    np.testing.assert_allclose(scores["c"], c, rtol=1e-14)
+    assert list(scores.index) == list(X.index)

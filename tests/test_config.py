@@ -75,6 +75,7 @@ def test_layer_overrides_merge(config):
     assert layer_preprocess(config, "mrna")["select"]["method"] == "variance"
 
 
+@pytest.mark.slow  # runs Snakemake
 def test_snakemake_rejects_bad_config_in_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text(
         "cohort:\n  name: x\n  omics:\n    a: {path: a.tsv}\nsnf: {K: twenty}\n"
@@ -98,3 +99,131 @@ def test_snakemake_rejects_bad_config_in_one_line(tmp_path):
     assert proc.returncode != 0
     assert "config: snf.K: 'twenty' is not of type 'integer'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_users_config_stands_alone():
+    """Keys left out take the schema's defaults, never the demo's values."""
+    cfg = {"cohort": {"name": "x", "omics": {"a": {"path": "a.tsv"}, "b": {"path": "b.tsv"}}}}
+    validate_config(cfg, SCHEMA)
+    assert "crs" not in cfg and "demo" not in cfg
+    assert cfg["subtypes"]["signatures"] == {}
+    assert "integrated_groups" not in cfg["survival"]
+    assert cfg["output_dir"] == "results" and cfg["tracking"]["artifacts"] == "summary"
+
+
+def test_every_problem_is_listed_each_naming_its_key():
+    cfg = {
+        "cohort": {
+            "name": "x",
+            "omics": {"a": {"path": "a.tsv"}},
+            "clinical": {"path": "c.tsv", "time": "t", "event": "e"},
+        },
+        "crs": {"cea_ng_ml": "cea"},
+        "preprocess": {"omics": {"zz": {}}},
+    }
+    with pytest.raises(MetpotError) as err:
+        validate_config(cfg, SCHEMA)
+    lines = str(err.value).splitlines()
+    assert any(line.startswith("config: cohort.clinical.time_unit: required") for line in lines)
+    assert any(line.startswith("config: crs.node_positive:") for line in lines)
+    assert any(line.startswith("config: preprocess.omics.zz:") for line in lines)
+    assert len(lines) == 3
+
+
+# --------------------------------------------------------------------------- metpot validate
+
+
+def _cohort_files(folder: Path, n: int = 30):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    ids = [f"P{i:02d}" for i in range(n)]
+    pd.DataFrame(rng.normal(size=(5, n)), index=[f"G{i}" for i in range(5)], columns=ids).to_csv(
+        folder / "rna.csv"
+    )
+    pd.DataFrame(rng.normal(size=(n, 3)), index=ids, columns=["m1", "m2", "m3"]).to_csv(
+        folder / "mir.csv"
+    )
+    pd.DataFrame(
+        {"sample_id": ids, "days": rng.uniform(100, 3000, n).round(), "dead": rng.integers(0, 2, n)}
+    ).to_csv(folder / "clin.csv", index=False)
+
+
+def _validate(tmp_path, cfg):
+    import yaml
+
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
+    return subprocess.run(
+        [sys.executable, "-m", "metpot.cli", "validate", "my.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_validate_accepts_a_good_config(tmp_path):
+    _cohort_files(tmp_path)
+    cfg = {
+        "cohort": {
+            "name": "x",
+            "omics": {
+                "rna": {"path": "rna.csv"},
+                "mir": {"path": "mir.csv", "layout": "samples_x_features"},
+            },
+            "clinical": {"path": "clin.csv", "time": "days", "event": "dead", "time_unit": "days"},
+        },
+        "snf": {"K": 10},
+    }
+    proc = _validate(tmp_path, cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert "my.yaml: OK" in proc.stdout
+
+
+def test_validate_lists_every_data_problem_naming_its_key(tmp_path):
+    _cohort_files(tmp_path)
+    cfg = {
+        "cohort": {
+            "name": "x",
+            "omics": {
+                "rna": {"path": "rna.csv"},
+                "mir": {"path": "mir.csv"},  # wrong layout: the file is samples x features
+                "prot": {"path": "absent.csv"},
+            },
+            "clinical": {
+                "path": "clin.csv",
+                "time": "days",
+                "event": "status",  # no such column
+                "time_unit": "months",  # implausible: a median of ~1,500 "months"
+                "covariates": ["age"],
+            },
+        },
+        "crs": {"score": "fong"},
+        "subtypes": {"layer": "rna", "signatures": {"immune": ["CD8A", "GZMB"]}},
+    }
+    proc = _validate(tmp_path, cfg)
+    assert proc.returncode == 1
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    warnings = [ln for ln in lines if ln.startswith("warning: ")]
+    expected = [
+        "cohort.omics.prot.path: absent.csv: file not found",
+        "cohort.omics.mir.layout: ",
+        "cohort.clinical.event: no column 'status'",
+        "cohort.clinical.covariates[0]: no column 'age'",
+        "crs.score: no column 'fong'",
+        "subtypes.signatures.immune: none of its features",
+    ]
+    for needle in expected:
+        assert sum(needle in e for e in errors) == 1, (needle, errors)
+    assert len(errors) == len(expected)
+    assert any("check cohort.clinical.time_unit" in w and "'days'" in w for w in warnings)
+    assert "Traceback" not in proc.stderr
+
+
+def test_validate_reports_schema_problems_before_data(tmp_path):
+    proc = _validate(tmp_path, {"cohort": {"name": "x", "omics": {}}, "snf": {"K": "x"}})
+    assert proc.returncode == 1
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert any("cohort.omics" in e for e in errors) and any("snf.K" in e for e in errors)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from metpot.cli import main
 from metpot.errors import DataWarning, MetpotError
@@ -60,17 +61,24 @@ def cohort(tmp_path):
                 "time": "os_months",
                 "event": "os_event",
                 "event_value": 1,
+                "time_unit": "months",
             },
         }
     }
     return tmp_path, cfg
 
 
+def write_config(tmp_path, cfg):
+    """A user's config file with output_dir in tmp_path/out."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({**cfg, "output_dir": str(tmp_path / "out")}))
+    return str(path)
+
+
 def run_ingest(tmp_path, cfg, capsys):
-    out = tmp_path / "out"
-    code = main(["ingest", "--config-json", json.dumps(cfg), "--out-dir", str(out)])
+    code = main(["ingest", "--config", write_config(tmp_path, cfg)])
     err = capsys.readouterr().err
-    return code, err, out
+    return code, err, tmp_path / "out" / "ingest"
 
 
 def assert_error(tmp_path, cfg, capsys, *needles):
@@ -230,7 +238,7 @@ def test_some_patients_without_usable_survival_warn(cohort, capsys):
     assert code == 0, err
     assert "S02" in err and "S05" in err
     outcome = pd.read_csv(out / "outcome.tsv", sep="\t", index_col="sample_id")
-    assert outcome["os_time"].notna().sum() == 10
+    assert outcome["os_years"].notna().sum() == 10
     # the patients stay in the omics layers (clustering)
     assert len(pd.read_parquet(out / "mrna.parquet")) == 12
 
@@ -274,38 +282,16 @@ def test_snf_k_not_below_the_number_of_samples_is_a_config_error(cohort, capsys)
     tmp_path, cfg = cohort
     code, err, out = run_ingest(tmp_path, cfg, capsys)
     assert code == 0, err
-    pre = tmp_path / "pre"
     cfg["preprocess"] = {"select": {"method": "none"}, "scale": "zscore", "missing": {}}
-    assert (
-        main(
-            [
-                "preprocess",
-                "--config-json",
-                json.dumps(cfg),
-                "--in-dir",
-                str(out),
-                "--out-dir",
-                str(pre),
-            ]
-        )
-        == 0
-    )
-    cfg["snf"] = {"K": 12, "mu": 0.5, "t": 20, "variant": "snftool-2.3", "metric": "sqeuclidean"}
+    cfg["snf"] = {"K": 12}
+    path = write_config(tmp_path, cfg)
+    assert main(["preprocess", "--config", path]) == 0
     capsys.readouterr()
-    code = main(
-        [
-            "snf",
-            "--config-json",
-            json.dumps(cfg),
-            "--in-dir",
-            str(pre),
-            "--out-dir",
-            str(tmp_path / "snf"),
-        ]
-    )
+    code = main(["snf", "--config", path])
     err = capsys.readouterr().err
     assert code == 1 and "config: snf.K = 12 must be smaller than the number of samples (12)" in err
-    assert not (tmp_path / "snf").exists() or not any((tmp_path / "snf").iterdir())
+    snf = tmp_path / "out" / "snf"
+    assert not snf.exists() or not any(snf.iterdir())
 
 
 def test_numeric_looking_sample_ids_stay_strings_through_the_steps(tmp_path, capsys):
@@ -327,11 +313,12 @@ def test_numeric_looking_sample_ids_stay_strings_through_the_steps(tmp_path, cap
                 "time": "os_months",
                 "event": "os_event",
                 "event_value": 1,
+                "time_unit": "months",
             },
         }
     }
     code, err, out = run_ingest(tmp_path, cfg, capsys)
     assert code == 0, err
-    outcome = read_outcome(out, "os")
+    outcome = read_outcome(out / "outcome.tsv", "os")
     assert list(outcome.index) == ids
     assert list(pd.read_parquet(out / "mrna.parquet").index) == ids

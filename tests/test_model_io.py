@@ -124,3 +124,31 @@ def test_every_metpot_model_round_trips_with_the_trusted_types(tmp_path):
         if hasattr(model, "predict_proba"):
             np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert seen == set(C.CLASSIFIERS + C.SURVIVAL_MODELS)
+
+
+def test_the_same_model_gives_the_same_bytes_in_another_process(tmp_path):
+    """skops names objects by id() and dates entries; model_io makes the file canonical."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "from metpot.model_io import save_model\n"
+        "X = np.random.default_rng(0).normal(size=(40, 3)); y = X[:, 0] > 0\n"
+        "m = RandomForestClassifier(5, random_state=0).fit(X, y)\n"
+        "print(save_model(m, sys.argv[1], {})['sha256'])\n"
+    )
+    shas = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / f"{i}.skops")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for i in range(2)
+    ]
+    assert shas[0] == shas[1] and len(shas[0]) == 64
+    assert (tmp_path / "0.skops").read_bytes() == (tmp_path / "1.skops").read_bytes()
+    model, _ = load_model(tmp_path / "0.skops")
+    assert len(model.estimators_) == 5

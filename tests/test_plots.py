@@ -6,6 +6,7 @@ import pytest
 
 from metpot import plots
 from metpot import survival as sv
+from metpot.errors import MetpotError
 
 
 def _data(seed=0, n=120):
@@ -68,5 +69,5 @@ def test_format_p():
     assert plots.format_p(0.0432) == "p = 0.043"
     assert plots.format_p(0.5) == "p = 0.50"
     assert plots.format_p(float("nan")) == "p = NA"
-    with pytest.raises(Exception, match="forest_plot"):
+    with pytest.raises(MetpotError, match=r"^forest_plot needs a CoxResult or a table with term/"):
         plots.forest_plot(pd.DataFrame({"x": [1]}))

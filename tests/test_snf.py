@@ -7,16 +7,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import COAD, REFERENCE, needs_shared
+from conftest import COAD, SNF_SIM, SNFTOOL, load_snftool_case
 from scipy.spatial.distance import cdist
 from sklearn.base import clone
 
 from metpot import snf
+from metpot.clusters import choose_n_clusters
 from metpot.errors import MetpotError
 
-SIM = Path(__file__).resolve().parent / "data" / "snf_sim"
 GENERATIONS = {"snftool-2.2": "2.2", "snftool-2.3": "2.3.1"}  # variant -> reference tag
-RTOL = 1e-10
+# Agreement with SNFtool's R outputs and with snfpy, as max |a - b| / max |b|: measured at most
+# 1.3e-15 (coad affinities; 6e-16 for the fused networks) and 5e-16 (snfpy) on 2026-11-21.
+RTOL = 1e-13
 
 
 def relative(a: np.ndarray, b: np.ndarray) -> float:
@@ -33,20 +35,8 @@ def load_csv(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def sim():
-    views = [load_csv(SIM / f"sim_view{i}.csv.gz") for i in (1, 2)]
-    ref = dict(np.load(SIM / "sim_reference.npz"))
-    n = views[0].shape[0]
-    iu = np.triu_indices(n)
-
-    def full(v):
-        M = np.zeros((n, n))
-        M[iu] = v
-        return M + np.triu(M, 1).T
-
-    for key in list(ref):
-        if key.startswith(("affinity", "fused")):
-            ref[key] = full(ref[key])
-    return views, ref
+    views = [load_csv(SNF_SIM / f"sim_view{i}.csv.gz") for i in (1, 2)]
+    return views, load_snftool_case(SNF_SIM / "sim_reference.npz")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +45,7 @@ def sim_results(sim):
     return {v: snf.snf_pipeline(views, K=20, mu=0.5, t=20, variant=v) for v in GENERATIONS}
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("variant", list(GENERATIONS))
 def test_sim_affinity_and_fused_match_snftool(sim, sim_results, variant):
     _, ref = sim
@@ -65,6 +56,7 @@ def test_sim_affinity_and_fused_match_snftool(sim, sim_results, variant):
     assert np.array_equal(fused, fused.T)
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("variant", list(GENERATIONS))
 @pytest.mark.parametrize("k", [2, 3, 4, 5])
 def test_sim_spectral_clustering_matches_snftool(sim, variant, k):
@@ -75,6 +67,7 @@ def test_sim_spectral_clustering_matches_snftool(sim, variant, k):
     assert np.array_equal(labels, ref[f"labels_k{k}_{tag}"])
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("variant", list(GENERATIONS))
 def test_sim_labels_from_own_fusion(sim, sim_results, variant):
     _, ref = sim
@@ -85,6 +78,7 @@ def test_sim_labels_from_own_fusion(sim, sim_results, variant):
         )
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("variant", list(GENERATIONS))
 def test_sim_n_clusters_match_snftool(sim, variant):
     _, ref = sim
@@ -93,6 +87,7 @@ def test_sim_n_clusters_match_snftool(sim, variant):
     assert got == tuple(int(x) for x in ref[f"nclusters_{tag}"])
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("variant", list(GENERATIONS))
 def test_sim_group_predict_matches_snftool(sim, variant):
     views, ref = sim
@@ -106,48 +101,35 @@ def test_sim_group_predict_matches_snftool(sim, variant):
     assert np.array_equal(stacked, expected)
 
 
-# ------------------------------------------------- gauss and coad cases from ../shared
+# --------------------------------------------------- gauss and coad cases (vendored)
 
 
-def _shared_case(case: str):
+def _case_views(case: str):
     if case == "coad":
         views = [
             pd.read_csv(COAD / f"{name}.csv.gz", index_col=0).to_numpy().T
             for name in ("mrna", "mirna")
         ]
         return views, 20
-    views = [load_csv(REFERENCE / "inputs" / f"{case}_view{i}.csv.gz") for i in (1, 2)]
-    return views, 15 if case == "gauss" else 20
+    return [load_csv(SNFTOOL / f"{case}_view{i}.csv.gz") for i in (1, 2)], 15
 
 
-@needs_shared
+@pytest.mark.reference
 @pytest.mark.parametrize("case", ["gauss", "coad"])
 @pytest.mark.parametrize("variant", list(GENERATIONS))
-def test_shared_cases_match_snftool(case, variant):
-    folder = REFERENCE / f"snftool-{GENERATIONS[variant]}"
-    views, K = _shared_case(case)
+def test_cases_match_snftool(case, variant):
+    tag = GENERATIONS[variant]
+    ref = load_snftool_case(SNFTOOL / f"{case}_reference.npz")
+    views, K = _case_views(case)
     affinities, fused = snf.snf_pipeline(views, K=K, mu=0.5, t=20, variant=variant)
     for i, a in enumerate(affinities, start=1):
-        assert relative(a, load_csv(folder / f"{case}_affinity{i}.csv.gz")) < RTOL
-    ref_fused = load_csv(folder / f"{case}_fused.csv.gz")
+        assert relative(a, ref[f"affinity{i}"]) < RTOL
+    ref_fused = ref[f"fused_{tag}"]
     assert relative(fused, ref_fused) < RTOL
     for k in range(2, 6):
-        expected = np.loadtxt(folder / f"{case}_labels_k{k}.txt", dtype=np.int64)
-        assert np.array_equal(snf.spectral_clustering(ref_fused, k), expected), k
-    expected_n = tuple(np.loadtxt(folder / f"{case}_nclusters.txt", dtype=int).tolist())
+        assert np.array_equal(snf.spectral_clustering(ref_fused, k), ref[f"labels_k{k}_{tag}"]), k
+    expected_n = tuple(ref[f"nclusters_{tag}"].tolist())
     assert snf.estimate_n_clusters(ref_fused, range(2, 6), variant) == expected_n
-
-
-@needs_shared
-def test_vendored_sim_is_the_shared_reference(sim):
-    views, ref = sim
-    for i in (1, 2):
-        assert np.array_equal(views[i - 1], load_csv(REFERENCE / "inputs" / f"sim_view{i}.csv.gz"))
-    for tag in GENERATIONS.values():
-        folder = REFERENCE / f"snftool-{tag}"
-        assert np.array_equal(ref[f"fused_{tag}"], load_csv(folder / "sim_fused.csv.gz"))
-        assert np.array_equal(ref["affinity1"], load_csv(folder / "sim_affinity1.csv.gz"))
-        assert np.array_equal(ref["affinity2"], load_csv(folder / "sim_affinity2.csv.gz"))
 
 
 # ------------------------------------------------------------------------ snfpy 0.2.2
@@ -167,6 +149,7 @@ def snfpy(monkeypatch):
     return compute
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("n, K, t", [(120, 10, 20), (257, 20, 7)])
 def test_snftool_22_matches_snfpy(snfpy, n, K, t):
     rng = np.random.default_rng(n)
@@ -176,11 +159,21 @@ def test_snftool_22_matches_snfpy(snfpy, n, K, t):
     ref_aff = snfpy.make_affinity(views, K=K, mu=0.5)
     ref_fused = snfpy.snf(ref_aff, K=K, t=t)
     for a, b in zip(affinities, ref_aff, strict=True):
-        assert relative(a, b) < 1e-8
-    assert relative(fused, ref_fused) < 1e-8
+        assert relative(a, b) < RTOL
+    assert relative(fused, ref_fused) < RTOL
 
 
 # --------------------------------------------------- fast fusion vs a dense reference
+
+
+def _row_sums(X):
+    """R's ``rowSums``: accumulated in long double (80-bit on x86), then rounded to double.
+
+    The rounding matters with duplicated samples: their rows hold the same values in another
+    order, and only a sum more precise than double gives them the same total, hence the tied
+    entries of R's ``.dominateset``.
+    """
+    return X.astype(np.longdouble).sum(axis=1).astype(np.float64)
 
 
 def _dense_snftool_fuse(affinities, K, t, variant):
@@ -195,8 +188,8 @@ def _dense_snftool_fuse(affinities, K, t, variant):
 
     def normalize(X):
         if variant == "snftool-2.2":
-            return X / X.sum(axis=1, keepdims=True)
-        den = X.sum(axis=1) - np.diag(X)
+            return X / _row_sums(X)[:, None]
+        den = _row_sums(X) - np.diag(X)
         den[den == 0] = 1
         X = X / (2 * den[:, None])
         np.fill_diagonal(X, 0.5)
@@ -291,6 +284,27 @@ def test_standard_normalization():
     np.testing.assert_allclose(Z, expected, rtol=1e-15)
     assert np.all(Z[:, 1] == 0)
     np.testing.assert_allclose(Z[:, [0, 2]].std(0, ddof=1), 1.0, rtol=1e-14)
+    assert np.array_equal(snf.standard_normalization(X, ignore_nan=True), Z)
+
+
+def test_standard_normalization_ignoring_missing_values():
+    X = np.array([[1.0, 5.0, np.nan], [2.0, np.nan, 4.0], [4.0, 5.0, 9.0], [np.nan, 5.0, 2.0]])
+    Z = snf.standard_normalization(X, ignore_nan=True)
+    assert np.array_equal(np.isnan(Z), np.isnan(X))
+    for j in range(3):  # each column as if its missing values were not there
+        present = ~np.isnan(X[:, j])
+        np.testing.assert_allclose(
+            Z[present, j], snf.standard_normalization(X[present, [j]]).ravel(), rtol=1e-14
+        )
+    # by hand: column 0 is 1, 2, 4 -> mean 7/3, sd sqrt(7/3)
+    np.testing.assert_allclose(Z[:3, 0], (np.array([1, 2, 4]) - 7 / 3) / np.sqrt(7 / 3))
+    assert np.all(
+        np.isnan(snf.standard_normalization([[1.0, 2.0], [np.nan, 3.0]], ignore_nan=True)[:, 0])
+    )
+    with pytest.raises(MetpotError, match="non-finite value nan at row 0, column 2"):
+        snf.standard_normalization(X)
+    with pytest.raises(MetpotError, match="non-finite value inf at row 0, column 2"):
+        snf.standard_normalization(np.where(np.isnan(X), np.inf, X), ignore_nan=True)
 
 
 def test_dist2_and_distance_metrics():
@@ -365,7 +379,15 @@ def test_nmi_matches_calnmi_definition():
     assert snf.nmi(a, b) == pytest.approx(expected, rel=1e-12)
     assert snf.nmi(a, a) == pytest.approx(1.0, rel=1e-12)
     assert snf.nmi(a, a * 10 + 3) == pytest.approx(1.0, rel=1e-12)  # label names do not matter
-    assert snf.nmi(np.ones(10), a[:10]) == 0.0  # undefined -> 0, as max(0, NaN, na.rm=TRUE)
+    # undefined -> 0, as max(0, NaN, na.rm=TRUE); scikit-learn gives 1 for two single classes
+    assert snf.nmi(np.ones(10), a[:10]) == 0.0
+    assert snf.nmi(np.ones(10), np.full(10, 2)) == 0.0
+    # by hand: contingency [[2, 1], [1, 2]]: MI = 5/3 - log2(3) bits, both entropies 1 bit
+    assert snf.nmi([1, 1, 2, 1, 2, 2], [1, 1, 1, 2, 2, 2]) == pytest.approx(
+        5 / 3 - np.log2(3), rel=1e-12
+    )
+    with pytest.raises(MetpotError, match="differ in length: 3 and 2"):
+        snf.nmi([1, 2, 1], [1, 2])
 
 
 def test_concordance_network_nmi(sim, sim_results):
@@ -399,13 +421,33 @@ def test_estimator_matches_functions(sim, sim_results):
     assert np.array_equal(est.fused_, fused)
     for a, b in zip(est.affinities_, affinities, strict=True):
         assert np.array_equal(a, b)
-    assert est.n_clusters_ == snf.estimate_n_clusters(fused)[0]
+    keys = ("eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second")
+    estimates = dict(zip(keys, snf.estimate_n_clusters(fused), strict=True))
+    assert (est.n_clusters_, est.n_clusters_reason_) == choose_n_clusters(estimates, None, "auto")
     assert np.array_equal(est.labels_, snf.spectral_clustering(fused, est.n_clusters_))
     fixed = clone(est).set_params(n_clusters=3)
     assert np.array_equal(fixed.fit_predict(views), snf.spectral_clustering(fused, 3))
     assert fixed.n_clusters_ == 3
     frames = [pd.DataFrame(v) for v in views]
     assert np.array_equal(snf.SNF().fit(frames).fused_, fused)
+
+
+def test_estimator_chooses_k_as_the_workflow_does():
+    # four groups where the eigen-gap (k = 2) and the rotation cost (k = 4) disagree: the
+    # workflow's rule without consensus (clusters.choose_n_clusters) takes the rotation cost
+    rng = np.random.default_rng(14)
+    g = np.repeat(np.arange(4), 15)
+    centers = rng.normal(size=(4, 5)) * rng.uniform(0.5, 3)
+    views = [
+        centers[g] + rng.normal(size=(60, 5)),
+        centers[g] @ rng.normal(size=(5, 3)) + rng.normal(size=(60, 3)) * 2,
+    ]
+    est = snf.SNF(K=10, t=10).fit(views)
+    assert snf.estimate_n_clusters(est.fused_) == (2, 3, 4, 2)
+    assert est.n_clusters_ == 4 and "rotation-cost" in est.n_clusters_reason_
+    assert np.array_equal(est.labels_, snf.spectral_clustering(est.fused_, 4))
+    fixed = snf.SNF(K=10, t=10, n_clusters=2).fit(views)
+    assert fixed.n_clusters_ == 2 and "fixed" in fixed.n_clusters_reason_
 
 
 def test_pipeline_metric_per_view():

@@ -7,13 +7,17 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import COAD, REFERENCE, needs_shared
+from conftest import COAD, R_SURVIVAL, SNFTOOL, load_snftool_case
 from scipy import stats
 
 from metpot import survival as sv
 from metpot.errors import DataWarning, MetpotError
 
-RTOL = 1e-6
+# Agreement with R's survival package on the COAD cohort, relative: measured at most 1.1e-14 for
+# the log-rank test, the Cox model, Kaplan-Meier and Harrell's C (the JSON holds 15 significant
+# digits), and 1.0e-12 for the univariable Cox table (coef and z; p 2.5e-13), on 2026-11-21.
+RTOL = 1e-12
+RTOL_UNIVARIABLE = 1e-10
 Z975 = stats.norm.ppf(0.975)
 
 
@@ -291,10 +295,13 @@ def test_survival_frame_validation():
             "status": ["Dead", "Alive", "Dead", "", "Alive"],
         }
     )
-    with pytest.warns(DataWarning, match=r"p2.*p3.*p4|p2") as rec:
+    expected = (
+        r"^3 of 5 patients left out of survival analysis "
+        r"\(missing days: p2; negative days: p3; missing status: p4\)$"
+    )
+    with pytest.warns(DataWarning, match=expected) as rec:
         sf = sv.survival_frame(clin, "days", "status", "Dead", id_col="id")
-    msg = str(rec[0].message)
-    assert "p2" in msg and "p3" in msg and "p4" in msg and "3 of 5" in msg
+    assert len(rec) == 1
     assert list(sf.index) == ["p1", "p5"]
     assert sf["event"].tolist() == [True, False] and sf["time"].dtype == float
     with pytest.raises(MetpotError, match="never occurs.*Alive"):
@@ -322,19 +329,19 @@ def test_input_errors():
 
 
 # ---------------------------------------------------------------------------------------------
-# R reference (../shared)
+# R reference (vendored in tests/data/r_reference, see tests/data/PROVENANCE.md)
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def coad():
     clin = pd.read_csv(COAD / "clinical.csv")
-    mask = np.loadtxt(REFERENCE / "r-survival" / "coad_usable_mask.txt", dtype=str) == "TRUE"
+    mask = np.loadtxt(R_SURVIVAL / "coad_usable_mask.txt", dtype=str) == "TRUE"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         sf = sv.survival_frame(clin, "os_days", "os_status", "Dead", id_col="sample_id")
-    labels = np.loadtxt(REFERENCE / "snftool-2.3.1" / "coad_labels_k3.txt", dtype=int)
-    ref = json.loads((REFERENCE / "r-survival" / "coad_snf_k3_survival.json").read_text())
+    labels = load_snftool_case(SNFTOOL / "coad_reference.npz")["labels_k3_2.3.1"]
+    ref = json.loads((R_SURVIVAL / "coad_snf_k3_survival.json").read_text())
     return {
         "clin": clin,
         "mask": mask,
@@ -347,16 +354,17 @@ def coad():
     }
 
 
-@needs_shared
+@pytest.mark.reference
 def test_reference_patient_without_followup_dropped():
     clin = pd.read_csv(COAD / "clinical.csv")
-    mask = np.loadtxt(REFERENCE / "r-survival" / "coad_usable_mask.txt", dtype=str) == "TRUE"
+    mask = np.loadtxt(R_SURVIVAL / "coad_usable_mask.txt", dtype=str) == "TRUE"
+    assert mask.sum() == 254
     with pytest.warns(DataWarning, match=r"TCGA\.DM\.A1D7\.01"):
         sf = sv.survival_frame(clin, "os_days", "os_status", "Dead", id_col="sample_id")
     assert list(sf.index) == list(clin["sample_id"][mask])
 
 
-@needs_shared
+@pytest.mark.reference
 def test_reference_logrank(coad):
     ref = coad["ref"]["logrank"]
     lr = sv.logrank_test(coad["t"], coad["e"], coad["lab"])
@@ -368,7 +376,7 @@ def test_reference_logrank(coad):
     np.testing.assert_allclose(lr["expected"], ref["expected"], rtol=RTOL)
 
 
-@needs_shared
+@pytest.mark.reference
 def test_reference_cox_factor_group_plus_age(coad):
     ref = coad["ref"]["cox"]
     X = sv.treatment_dummies(pd.Series(coad["lab"], name="lab"))  # largest group = 1 = R's
@@ -388,7 +396,7 @@ def test_reference_cox_factor_group_plus_age(coad):
     assert fit.n == coad["ref"]["n"] and fit.n_events == coad["ref"]["events"]
 
 
-@needs_shared
+@pytest.mark.reference
 def test_reference_km_at_landmarks(coad):
     ref = coad["ref"]["km"]
     for g in sorted(set(coad["lab"])):
@@ -402,26 +410,26 @@ def test_reference_km_at_landmarks(coad):
         assert at["n_risk"].tolist() == [ref["n_risk"][i] for i in rows]
 
 
-@needs_shared
+@pytest.mark.reference
 def test_reference_harrell_c_age(coad):
     c = sv.harrell_c(coad["t"], coad["e"], coad["age"])
     assert c == pytest.approx(coad["ref"]["harrell_c_age"]["c"], rel=RTOL)
 
 
-@needs_shared
+@pytest.mark.reference
 @pytest.mark.parametrize("layer", ["mrna", "mirna"])
 def test_reference_univariable_cox(coad, layer):
     data = pd.read_csv(COAD / f"{layer}.csv.gz", index_col=0)
-    ref = pd.read_csv(REFERENCE / "r-survival" / f"coad_{layer}_univariable_cox.csv")
+    ref = pd.read_csv(R_SURVIVAL / f"coad_{layer}_univariable_cox.csv.gz")
     X = data.T.loc[coad["mask"]]
     res = sv.univariable_cox(X, coad["t"], coad["e"])
     assert list(res["feature"]) == list(ref["feature"])
     na_ref = ref["p"].isna().to_numpy()
     assert np.array_equal(res["p"].isna().to_numpy(), na_ref)
     ok = ~na_ref
-    np.testing.assert_allclose(res["p"][ok], ref["p"][ok], rtol=RTOL)
-    np.testing.assert_allclose(res["coef"][ok], ref["coef"][ok], rtol=RTOL)
-    np.testing.assert_allclose(res["z"][ok], ref["z"][ok], rtol=RTOL)
+    np.testing.assert_allclose(res["p"][ok], ref["p"][ok], rtol=RTOL_UNIVARIABLE)
+    np.testing.assert_allclose(res["coef"][ok], ref["coef"][ok], rtol=RTOL_UNIVARIABLE)
+    np.testing.assert_allclose(res["z"][ok], ref["z"][ok], rtol=RTOL_UNIVARIABLE)
     ours = set(res.loc[res["p"] < 0.05, "feature"])
     theirs = set(ref.loc[ref["p"] < 0.05, "feature"])
     assert ours == theirs and len(ours) > 0
@@ -483,19 +491,15 @@ def test_cox_zph_is_the_score_test_of_beta_times_g_of_t():
     assert zph.loc["GLOBAL", "chisq"] == pytest.approx(u @ np.linalg.solve(info, u), rel=1e-4)
 
 
-def test_univariable_cox_is_fast_for_20000_features():
-    import time
-
+def test_univariable_cox_converges_for_features_of_any_scale_and_offset():
+    # the time it takes for 20,000 features is measured by bench/bench_cox.py
     rng = np.random.default_rng(0)
-    n, nf = 300, 20000
+    n, nf = 300, 2000
     t = np.round(rng.exponential(1000, n))
     e = rng.random(n) < 0.4
     X = rng.normal(size=(n, nf)) * rng.uniform(0.2, 3, nf) + rng.uniform(0, 10, nf)
-    start = time.perf_counter()
     res = sv.univariable_cox(X, t, e)
-    elapsed = time.perf_counter() - start
     assert res["converged"].all() and len(res) == nf
-    assert elapsed < 60, f"univariable_cox took {elapsed:.1f}s for 20000 x 300"
 
 
 def test_median_ci_brackets_the_median():

@@ -96,11 +96,28 @@ def _fake_results(root: Path) -> Path:
         json.dumps({"logrank": {"p": 0.004, "chi2": 11.2}, "hr": [1.0, 2.5], "method": "cox"})
     )
     (root / "survival" / "km.png").write_bytes(PNG)
-    (root / "survival" / "big.bin").write_bytes(b"\0" * 10)  # not an artifact type
     # a step the tracking code has never heard of
     (root / "foo").mkdir()
     (root / "foo" / "metrics.json").write_text(json.dumps({"bar": 1.5, "deep": {"x": [3, 4]}}))
     return root
+
+
+KINDS = {
+    "ingest/inputs.json": "table",
+    "snf/params.json": "params",
+    "snf/metrics.json": "metrics",
+    "clusters/metrics.json": "metrics",
+    "clusters/assignments.tsv": "patient",
+    "survival/metrics.json": "metrics",
+    "survival/km.png": "figure",
+}
+
+
+def _outputs(root: Path) -> list:
+    """The declared outputs of the fake results (foo/metrics.json is not declared)."""
+    from metpot.manifest import Output
+
+    return [Output(str(root / rel), kind) for rel, kind in KINDS.items()]
 
 
 def _artifact_paths(client, run_id, path=None):
@@ -135,10 +152,19 @@ def test_flatteners():
 
 def test_log_workflow_run(store, tmp_path):
     results = _fake_results(tmp_path / "results")
-    run_id = tracking.log_workflow_run(results, _config(), workflow_dir=ROOT, run_name="wf")
+    info = tracking.log_workflow_run(
+        _config(), results, _outputs(results), workflow_dir=ROOT, run_name="wf"
+    )
+    run_id = info["run_id"]
 
     client = MlflowClient(store)
     run = client.get_run(run_id)
+    assert info == {
+        "run_id": run_id,
+        "experiment_id": run.info.experiment_id,
+        "tracking_uri": store,
+        "status": "FINISHED",
+    }
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "wf"
     exp = client.get_experiment(run.info.experiment_id)
@@ -166,7 +192,7 @@ def test_log_workflow_run(store, tmp_path):
     assert m["survival.hr.1"] == pytest.approx(2.5)
     assert m["clusters.k"] == 3
     assert m["snf.converged"] == 1.0
-    assert m["foo.bar"] == 1.5 and m["foo.deep.x.1"] == 4  # unknown step picked up
+    assert not any(k.startswith("foo.") for k in m)  # an undeclared file is not this run's
     assert run.data.tags["metpot.value.survival.method"] == "cox"
 
     # dataset inputs: metadata only, digest = sha256 prefix, full sha256 in tags/profile
@@ -187,128 +213,102 @@ def test_log_workflow_run(store, tmp_path):
     assert child.info.status == "FINISHED"
 
     arts = set(_artifact_paths(client, run_id))
-    assert {
+    assert arts == {
         "config.yaml",
         "ingest/inputs.json",
         "snf/params.json",
-        "clusters/assignments.tsv",
+        "snf/metrics.json",
+        "clusters/metrics.json",
         "survival/metrics.json",
         "survival/km.png",
-        "foo/metrics.json",
-    } <= arts
-    assert "survival/big.bin" not in arts and "mlflow_run.json" not in arts
+    }  # no patient-level table, nothing undeclared
 
-    info = json.loads((results / "mlflow_run.json").read_text())
-    assert info == {
-        "run_id": run_id,
-        "experiment_id": run.info.experiment_id,
-        "tracking_uri": store,
-        "status": "FINISHED",
-    }
+
+def test_patient_level_tables_only_with_artifacts_all(store, tmp_path):
+    results = _fake_results(tmp_path / "results")
+    cfg = _config()
+    cfg["tracking"] = {"artifacts": "all"}
+    run_id = tracking.log_workflow_run(cfg, results, _outputs(results))["run_id"]
+    assert "clusters/assignments.tsv" in _artifact_paths(MlflowClient(store), run_id)
 
 
 def test_minimal_results_and_git_unknown(store, tmp_path):
-    """Works with an empty/missing results tree and outside git; experiment from config."""
+    """Works with no result file at all and outside git; experiment from config."""
     cfg = {"cohort": {"name": "coad"}, "tracking": {"experiment": "exp-x"}}
-    run_id = tracking.log_workflow_run(tmp_path / "nothing", cfg, workflow_dir=tmp_path)
-    run = MlflowClient(store).get_run(run_id)
+    info = tracking.log_workflow_run(cfg, tmp_path / "nothing", [], workflow_dir=tmp_path)
+    run = MlflowClient(store).get_run(info["run_id"])
     assert run.data.params["git.commit"] == "unknown"
     assert MlflowClient(store).get_experiment(run.info.experiment_id).name == "exp-x"
-    assert (tmp_path / "nothing" / "mlflow_run.json").is_file()
 
 
-SNAKEMAKE_LOG = """\
-Building DAG of jobs...
-[Fri Nov 20 10:00:00 2026]
-rule clusters:
-    input: results/snf/fused.parquet
-    output: results/clusters/assignments.tsv
-    log: logs/clusters.log
-    jobid: 3
-Error in rule clusters:
-    message: None
-    jobid: 3
-    input: results/snf/fused.parquet
-    output: results/clusters/assignments.tsv
-    log: logs/clusters.log, logs/clusters.err (check log file(s) for error details)
-    shell:
-        metpot clusters ...
-        (command exited with non-zero exit code)
-Shutting down, this might take some time.
-Exiting because a job execution failed. Look below for error messages
-"""
+def _failure(results: Path, step: str, error: str) -> Path:
+    log = results / "logs" / f"{step}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"metpot {step}: ERROR: {error}\n")
+    rec = {"step": step, "error": error, "log": str(log), "time": time.time()}
+    Path(f"{log}.failed.json").write_text(json.dumps(rec))
+    return log
 
 
-def test_failed_rule_from_snakemake_log(tmp_path):
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "clusters.log").write_text("Traceback ...\nValueError: k must be > 1\n")
-    log = tmp_path / "snakemake.log"
-    log.write_text(SNAKEMAKE_LOG)
-    rule, logs = tracking.failed_rule_from_snakemake_log(log, workdir=tmp_path)
-    assert rule == "clusters"
-    assert logs == [tmp_path / "logs" / "clusters.log"]  # clusters.err does not exist
-    log.write_text("Error in rule survival, jobid: 7\n    log: logs/clusters.log\n")
-    assert tracking.failed_rule_from_snakemake_log(log, workdir=tmp_path)[0] == "survival"
-    assert tracking.failed_rule_from_snakemake_log(tmp_path / "absent.log") == (None, [])
-
-
-def test_log_failed_run(store, tmp_path):
-    results = tmp_path / "results"
-    (results / "snf").mkdir(parents=True)
-    (results / "snf" / "metrics.json").write_text(json.dumps({"n_iter": 7}))
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "clusters.log").write_text("ValueError: k must be > 1\n")
-    log = tmp_path / "snakemake.log"
-    log.write_text(SNAKEMAKE_LOG)
+def test_log_failed_run_records_only_this_run(store, tmp_path):
+    results = _fake_results(tmp_path / "results")
+    old = time.time() - 3600
+    for p in results.rglob("*"):  # an earlier run's files (another cohort, say)
+        os.utime(p, (old, old))
+    _failure(results, "ingest", "old failure")
+    for p in (results / "logs").iterdir():
+        os.utime(p, (old, old))
+    started = time.time() - 1
+    (results / "clusters" / "metrics.json").write_text(json.dumps({"k": 4}))  # this run's
+    _failure(results, "clusters", "k must be > 1")
+    sm_log = tmp_path / "snakemake.log"
+    sm_log.write_text("Error in rule clusters\n")
 
     run_id = tracking.log_failed_run(
-        _config(),
-        results,
-        log_text_or_path=log,
-        error=ValueError("k must be > 1"),
-        workflow_dir=tmp_path,
+        _config(), results, _outputs(results), started, snakemake_log=[sm_log]
     )
     assert run_id is not None
     client = MlflowClient(store)
     run = client.get_run(run_id)
     assert run.info.status == "FAILED"
     assert run.data.tags["metpot.failed_rule"] == "clusters"
-    assert run.data.tags["metpot.error"] == "ValueError: k must be > 1"
-    assert run.data.metrics["snf.n_iter"] == 7  # partial metrics kept
+    assert run.data.tags["metpot.error"] == "k must be > 1"
+    assert run.data.metrics == {"clusters.k": 4.0}  # nothing from the earlier run
+    assert not client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
+    )  # no child run from the earlier run's snf/params.json
     arts = set(_artifact_paths(client, run_id))
-    assert {"logs/snakemake.log", "logs/clusters.log", "config.yaml"} <= arts
-    assert json.loads((results / "mlflow_failed_run.json").read_text())["status"] == "FAILED"
-    assert not (results / "mlflow_run.json").exists()
-
-    # log given as text, no error: the message comes from the log
-    run_id2 = tracking.log_failed_run(
-        _config(), results, failed_rule="x", log_text_or_path="boom\n"
-    )
-    run2 = client.get_run(run_id2)
-    assert run2.data.tags["metpot.failed_rule"] == "x"
-    assert "boom" in run2.data.tags["metpot.error"]
-    assert "logs/snakemake.log" in set(_artifact_paths(client, run_id2))
+    assert arts == {
+        "logs/snakemake.log",
+        "logs/clusters.log",
+        "config.yaml",
+        "clusters/metrics.json",
+    }
+    saved = json.loads((results / "mlflow_failed_run.json").read_text())
+    assert saved["status"] == "FAILED" and saved["run_id"] == run_id
 
 
+@pytest.mark.slow  # runs Snakemake
 def test_onerror_with_real_snakemake(store, tmp_path):
-    """A real failing Snakemake run whose onerror handler calls log_failed_run."""
+    """A real failing metpot command in Snakemake, recorded by the onerror handler."""
+    (tmp_path / "bad.yaml").write_text(
+        "cohort: {name: sm, omics: {a: {path: absent.tsv}, b: {path: absent2.tsv}}}\n"
+    )
     (tmp_path / "Snakefile").write_text(
         textwrap.dedent(
-            """
+            f"""
+        import time
+        STARTED = time.time()
         rule all:
-            input: "results/clusters/assignments.tsv"
-        rule snf:
-            output: "results/snf/metrics.json"
-            log: "logs/snf.log"
-            shell: "echo '{{\\"n_iter\\": 4}}' > {output}"
-        rule clusters:
-            input: "results/snf/metrics.json"
-            output: "results/clusters/assignments.tsv"
-            log: "logs/clusters.log"
-            shell: "(echo 'ValueError: k must be > 1' >&2; exit 3) 2> {log}"
+            input: "results/ingest/a.parquet"
+        rule ingest:
+            output: "results/ingest/a.parquet"
+            log: "results/logs/ingest.log"
+            shell: "{sys.executable} -m metpot.cli ingest --config bad.yaml --log {{log}}"
         onerror:
             from metpot.tracking import log_failed_run
-            log_failed_run({"cohort": {"name": "sm"}}, "results", log_text_or_path=log)
+            log_failed_run({{"cohort": {{"name": "sm"}}}}, "results", [], STARTED,
+                           snakemake_log=log)
         """
         )
     )
@@ -324,17 +324,16 @@ def test_onerror_with_real_snakemake(store, tmp_path):
     client = MlflowClient(store)
     run = client.get_run(info["run_id"])
     assert run.info.status == "FAILED"
-    assert run.data.tags["metpot.failed_rule"] == "clusters"
-    assert "Error in rule clusters" in run.data.tags["metpot.error"]
-    assert run.data.metrics["snf.n_iter"] == 4
+    assert run.data.tags["metpot.failed_rule"] == "ingest"
+    assert run.data.tags["metpot.error"] == "absent.tsv: file not found"
     arts = set(_artifact_paths(client, run.info.run_id))
-    assert {"logs/snakemake.log", "logs/clusters.log"} <= arts
+    assert {"logs/snakemake.log", "logs/ingest.log"} <= arts
 
 
 def test_log_failed_run_never_raises(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "f" / "x.db"))
-    monkeypatch.setattr(tracking, "_log_run", lambda *a, **k: 1 / 0)
-    assert tracking.log_failed_run({}, tmp_path, error="e") is None
+    monkeypatch.setattr(tracking, "log_workflow_run", lambda *a, **k: 1 / 0)
+    assert tracking.log_failed_run({}, tmp_path, [], 0.0) is None
     assert "could not record" in capsys.readouterr().err
 
 
@@ -348,7 +347,8 @@ def test_log_model_register_and_load_champion(store, tmp_path):
     y = np.where(X["g1"] + rng.normal(scale=0.3, size=60) > 0, "CMS1", "CMS2")
     rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
 
-    parent = tracking.log_workflow_run(_fake_results(tmp_path / "r"), _config())
+    results = _fake_results(tmp_path / "r")
+    parent = tracking.log_workflow_run(_config(), results, _outputs(results))["run_id"]
     ref = tracking.log_model(rf, "rf", X, registered_name="coad-cms", run_id=parent)
     assert ref.model_uri == "models:/coad-cms@champion" and ref.version == "1"
     client = MlflowClient(store)
@@ -382,33 +382,37 @@ def test_untrusted_skops_types_rejected():
 
     ft = FunctionTransformer(func=json.dumps).fit(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="json.dumps"):
-        tracking.skops_trusted_types(ft)
+        tracking.log_model(ft, "ft", np.zeros((2, 2)))
 
 
 WORKER = textwrap.dedent(
     """
     import json, os, sys, time
     from pathlib import Path
+    from metpot.manifest import Output
     from metpot.tracking import log_workflow_run
     go, results, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    outputs = [Output(p, k) for p, k in json.loads(sys.argv[4])]
     (go.parent / f"ready-{name}").touch()
     while not go.exists():
         time.sleep(0.01)
     cfg = {"cohort": {"name": "race"}, "who": {"name": name}}
-    print(log_workflow_run(results, cfg, run_name=name))
+    print(log_workflow_run(cfg, results, outputs, run_name=name)["run_id"])
     """
 )
 
 
+@pytest.mark.slow  # two processes migrate a fresh store (~10-25 s)
 def test_concurrent_logging_on_fresh_store(store, tmp_path):
     """Two processes open the same fresh SQLite store at once; both runs are recorded."""
     Path(store.removeprefix("sqlite:///")).unlink()  # fresh: no tables, migrations to run
     results = _fake_results(tmp_path / "results")
+    outputs = json.dumps([[o.path, o.kind] for o in _outputs(results)])
     go = tmp_path / "go"
     env = dict(os.environ)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(go), str(results), f"w{i}"],
+            [sys.executable, "-c", WORKER, str(go), str(results), f"w{i}", outputs],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1750,7 +1750,16 @@ def model_card(
     mk = {}
     if target.kind != "survival" and model != "crs":
         mk = markers(X, target.y.to_numpy(), int(cfg["n_markers"]), cfg["transform"])
-    metrics = rows[["metric", "estimate", "ci_low", "ci_high", "n_folds", "ci_method"]]
+    metrics = {"primary": PRIMARY_METRIC[target.kind]}
+    for r in rows.to_dict(orient="records"):
+        metrics[str(r["metric"])] = {
+            k: _plain(r[k]) for k in ("estimate", "ci_low", "ci_high", "n_folds", "ci_method")
+        }
+    if model != "crs":  # what scoring checks a new cohort against (metpot.score)
+        from metpot.score import training_statistics
+
+        preprocessing.update(training_statistics(X, cfg["transform"]))
+        preprocessing["fill_missing"] = "impute"  # NaN: the pipeline imputes training medians
     return {
         "target": target.name,
         "target_kind": target.kind,
@@ -1767,9 +1776,7 @@ def model_card(
         "markers": mk,
         "hyperparameters": params,
         "landmark": target.landmark,
-        "metrics": [
-            {k: _plain(v) for k, v in r.items()} for r in metrics.to_dict(orient="records")
-        ],
+        "metrics": metrics,
         "training": {
             "cohort": cohort.get("name"),
             "checksums": dict(cohort.get("checksums") or {}),

@@ -1,9 +1,14 @@
-"""The ``metpot`` command line: one subcommand per workflow step.
+"""The ``metpot`` command line: ``validate``, ``run``, and one subcommand per workflow step.
 
-Only this module and the workflow rules know the layout of ``results/``. Each subcommand
-reads its inputs, computes everything, and only then writes its outputs, so that a user error
-leaves no partial output. User errors print one line and exit with status 1; data warnings
-print one line each and the run goes on. ``--log`` copies every message to a log file.
+Each step subcommand reads its files, calls the science modules and writes its files. Which
+files those are is defined once, in :mod:`metpot.manifest`: the workflow's rules pass every
+file explicitly (``--input KEY=PATH``, ``--output KEY=PATH``); by hand,
+``metpot <step> --config my.yaml`` takes them from the manifest under ``output_dir``. A step
+writes every declared output and nothing else, and only after everything is computed, so a
+user error leaves no partial output. User errors print one line and exit with status 1; data
+warnings print one line each and the run goes on. With ``--log``, progress goes to the log
+file only and warnings and errors also to the terminal; on an error a record
+``<log>.failed.json`` (step, error, log) is left for tracking.
 """
 
 from __future__ import annotations
@@ -11,8 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +30,124 @@ from metpot.errors import DataWarning, MetpotError
 
 log = logging.getLogger("metpot")
 
+FAILURE_SUFFIX = ".failed.json"
 
-class Outputs:
-    """Track files written by a command; remove them all if the command fails."""
 
-    def __init__(self) -> None:
-        self.paths: list[Path] = []
+# --------------------------------------------------------------------------- step files
 
-    def __call__(self, path: str | Path) -> Path:
-        path = Path(path)
-        self.paths.append(path)
+
+class StepIO:
+    """The declared inputs and outputs of one step, and the writers that honour them.
+
+    Every output is written through this object, atomically; writing an undeclared key, or
+    finishing without writing a declared one, is an internal error (a broken contract, not
+    a user mistake). On failure, :meth:`remove` deletes what was written.
+    """
+
+    def __init__(self, inputs: dict, outputs: dict[str, str]):
+        self.inputs = inputs
+        self.outputs = {k: Path(v) for k, v in outputs.items()}
+        self.written: list[Path] = []
+
+    def input(self, key: str) -> str:
+        if key not in self.inputs:
+            raise MetpotError(f"missing input {key!r} (give it with --input {key}=PATH)")
+        return self.inputs[key]
+
+    def inputs_list(self, key: str) -> list[str]:
+        value = self.inputs.get(key, [])
+        return [value] if isinstance(value, str) else list(value)
+
+    def path(self, key: str) -> Path:
+        if key not in self.outputs:
+            raise RuntimeError(f"output {key!r} is not declared for this step")
+        path = self.outputs[key]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.written.append(path)
         return path
 
+    def tsv(self, key: str, frame: pd.DataFrame) -> None:
+        from metpot.io import write_tsv
+
+        write_tsv(frame, self.path(key))
+
+    def json(self, key: str, obj) -> None:
+        from metpot.io import write_json
+
+        write_json(obj, self.path(key))
+
+    def parquet(self, key: str, frame: pd.DataFrame) -> None:
+        from metpot.io import write_parquet
+
+        write_parquet(frame, self.path(key))
+
+    def text(self, key: str, text: str) -> None:
+        from metpot.io import write_text
+
+        write_text(text, self.path(key))
+
+    def figure(self, key: str, fig) -> None:
+        from metpot.manifest import FIGURE_FORMATS
+        from metpot.plots import save_figure
+
+        paths = {fmt: self.path(f"{key}_{fmt}") for fmt in FIGURE_FORMATS}
+        save_figure(fig, paths["svg"].with_suffix(""))
+        for fmt, p in paths.items():
+            if p != paths["svg"].with_suffix(f".{fmt}"):
+                raise RuntimeError(f"figure {key}: {p} is not beside {paths['svg']}")
+
+    def check_complete(self) -> None:
+        missing = [k for k, p in self.outputs.items() if p not in self.written]
+        if missing:
+            raise RuntimeError(f"declared output(s) not written: {', '.join(missing)}")
+
     def remove(self) -> None:
-        for path in self.paths:
+        for path in self.written:
             path.unlink(missing_ok=True)
+
+
+def _pairs(items: list[str] | None, option: str) -> dict:
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise MetpotError(f"{option} {item!r}: expected KEY=PATH")
+        if key in out:
+            out[key] = [*([out[key]] if isinstance(out[key], str) else out[key]), value]
+        else:
+            out[key] = value
+    return out
+
+
+def _step_io(step: str, cfg: dict, args: argparse.Namespace, **wildcards) -> StepIO:
+    """The files of a step: as the rule passed them, else the manifest's under output_dir."""
+    inputs = _pairs(args.input, "--input")
+    outputs = _pairs(args.output, "--output")
+    if not outputs:
+        from metpot.manifest import step as manifest_step
+
+        files = manifest_step(step, cfg, **wildcards)
+        inputs = {**files.inputs, **inputs}
+        outputs = files.output_paths()
+    for key, value in outputs.items():
+        if not isinstance(value, str):
+            raise MetpotError(f"--output {key} given more than once")
+    return StepIO(inputs, outputs)
+
+
+def _config(args: argparse.Namespace) -> dict:
+    """The config of a step: a user's YAML (validated, defaulted) or the rule's JSON."""
+    from metpot.config import load_config
+
+    if args.config is None:
+        raise MetpotError("--config: give your config file (YAML), e.g. --config my.yaml")
+    text = args.config
+    if text.lstrip().startswith("{"):
+        return json.loads(text)  # the rules pass the resolved (validated) config
+    return load_config(text)
+
+
+# --------------------------------------------------------------------------- logging
 
 
 def _setup_logging(command: str, log_path: str | None) -> None:
@@ -46,6 +157,9 @@ def _setup_logging(command: str, log_path: str | None) -> None:
     log.propagate = False
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(fmt)
+    # With a log file (a workflow job), progress stays in the file so parallel jobs do not
+    # interleave on the terminal; warnings and errors are shown on both.
+    stream.setLevel(logging.WARNING if log_path else logging.INFO)
     log.addHandler(stream)
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -63,178 +177,9 @@ def _setup_logging(command: str, log_path: str | None) -> None:
     warnings.simplefilter("always", DataWarning)
 
 
-def _settings(text: str | None) -> dict:
-    if not text:
-        return {}
-    if text.startswith("@"):
-        return json.loads(Path(text[1:]).read_text())
-    return json.loads(text)
-
-
-# --------------------------------------------------------------------------- commands
-
-
-def cmd_simulate(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.simulate import simulate_cohort
-
-    cohort = simulate_cohort(n_patients=args.n_patients, seed=args.seed)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    gz = {"method": "gzip", "mtime": 0}
-    for layer in ("mrna", "mirna"):
-        frame = cohort[layer]
-        frame.index.name = "feature"
-        frame.to_csv(
-            out(out_dir / f"{layer}.tsv.gz"),
-            sep="\t",
-            float_format="%.6f",
-            compression=gz,
-            lineterminator="\n",
-        )
-    cohort["clinical"].to_csv(
-        out(out_dir / "clinical.tsv"), sep="\t", index=False, lineterminator="\n"
-    )
-    cohort["truth"].to_csv(out(out_dir / "truth.tsv"), sep="\t", index=False, lineterminator="\n")
-    out(out_dir / "README.txt").write_text(cohort["readme"])
-    log.info("wrote a SYNTHETIC demo cohort of %d patients to %s", len(cohort["truth"]), out_dir)
-
-
-def cmd_ingest(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.ingest import input_files, load_cohort
-    from metpot.io import sha256, write_json, write_parquet, write_tsv
-
-    cfg = _settings(args.config_json)
-    cohort_cfg = cfg["cohort"]
-    cohort = load_cohort(cohort_cfg)
-    outcome = None
-    clinical_cfg = cohort_cfg.get("clinical") or {}
-    if cohort.clinical is not None and clinical_cfg.get("time"):
-        from metpot.survival import survival_frame
-
-        frames = {}
-        endpoints = [("os", "time", "event", "event_value")]
-        if clinical_cfg.get("pfs_time"):
-            endpoints.append(("pfs", "pfs_time", "pfs_event", "pfs_event_value"))
-        for name, t, e, v in endpoints:
-            value = clinical_cfg.get(v, clinical_cfg.get("event_value", 1))
-            try:
-                sf = survival_frame(cohort.clinical, clinical_cfg[t], clinical_cfg[e], value)
-            except MetpotError as exc:
-                raise MetpotError(f"{clinical_cfg['path']}: {exc}") from None
-            frames[f"{name}_time"] = sf["time"]
-            frames[f"{name}_event"] = sf["event"].astype(int)
-        outcome = pd.DataFrame(frames).reindex(cohort.clinical.index)
-    out_dir = Path(args.out_dir)
-    files = []
-    for item in input_files(cohort_cfg):
-        path = Path(item["path"])
-        n_rows, n_cols = cohort.shapes[item["layer"]]
-        name = path.name.lower().removesuffix(".gz")
-        files.append(
-            {
-                **item,
-                "format": name.rsplit(".", 1)[-1],
-                "sha256": sha256(path),
-                "bytes": path.stat().st_size,
-                "n_rows": int(n_rows),
-                "n_cols": int(n_cols),
-            }
-        )
-    for name, frame in cohort.layers.items():
-        write_parquet(frame, out(out_dir / f"{name}.parquet"))
-    write_tsv(cohort.samples, out(out_dir / "samples.tsv"))
-    if cohort.clinical is not None:
-        write_parquet(cohort.clinical, out(out_dir / "clinical.parquet"))
-    if outcome is not None:
-        write_tsv(outcome.reset_index(), out(out_dir / "outcome.tsv"))
-    if cohort.truth is not None:
-        write_tsv(cohort.truth, out(out_dir / "truth.tsv"))
-    write_json(files, out(out_dir / "inputs.json"))
-    n_kept = int((cohort.samples["status"] == "kept").sum())
-    metrics = {"n_samples": n_kept, "n_dropped": int(len(cohort.samples) - n_kept)}
-    metrics.update({f"n_features.{n}": int(f.shape[1]) for n, f in cohort.layers.items()})
-    if outcome is not None:
-        metrics["n_with_survival"] = int(outcome["os_time"].notna().sum())
-    write_json(metrics, out(out_dir / "metrics.json"))
-    log.info(
-        "ingested %d samples x %s",
-        n_kept,
-        ", ".join(f"{n}: {f.shape[1]} features" for n, f in cohort.layers.items()),
-    )
-
-
-def read_samples(path: str | Path, **kwargs) -> pd.DataFrame:
-    """A per-sample TSV written by a step, with sample ids kept as strings (``0001``)."""
-    return pd.read_csv(path, sep="\t", dtype={"sample_id": str}, **kwargs)
-
-
-def read_outcome(in_dir: Path, endpoint: str = "os") -> pd.DataFrame | None:
-    """``time``/``event`` of the patients with usable survival for an endpoint, or None."""
-    path = in_dir / "outcome.tsv"
-    if not path.exists():
-        return None
-    table = read_samples(path, index_col="sample_id")
-    cols = [f"{endpoint}_time", f"{endpoint}_event"]
-    if cols[0] not in table.columns:
-        return None
-    table = table[cols].dropna()
-    table.columns = ["time", "event"]
-    table["event"] = table["event"].astype(bool)
-    return table
-
-
-def cmd_preprocess(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.config import layer_preprocess
-    from metpot.io import write_json, write_parquet, write_tsv
-    from metpot.preprocess import preprocess_layer
-
-    cfg = _settings(args.config_json)
-    in_dir, out_dir = Path(args.in_dir), Path(args.out_dir)
-    survival = read_outcome(in_dir, "os")
-    results, summary = {}, {}
-    for layer in cfg["cohort"]["omics"]:
-        X = pd.read_parquet(in_dir / f"{layer}.parquet")
-        settings = layer_preprocess(cfg, layer)
-        X, info = preprocess_layer(X, settings, survival, layer)
-        results[layer] = (X, info.pop("cox_table", None))
-        summary[layer] = {"settings": settings, **info}
-        if settings["select"]["method"] == "cox":
-            summary[layer]["note"] = (
-                "features were selected by their association with survival: survival "
-                "differences between subtypes found on them are optimistic (circular)"
-            )
-    for layer, (X, cox_table) in results.items():
-        write_parquet(X, out(out_dir / f"{layer}.parquet"))
-        if cox_table is not None:
-            write_tsv(cox_table, out(out_dir / f"{layer}.cox.tsv"))
-    write_json(summary, out(out_dir / "summary.json"))
-    write_json(
-        {f"n_features.{k}": v["n_features_out"] for k, v in summary.items()},
-        out(out_dir / "metrics.json"),
-    )
-    for layer, info in summary.items():
-        log.info("%s: %d -> %d features", layer, info["n_features_in"], info["n_features_out"])
-
-
-def _read_layers(in_dir: Path, layers: list[str]) -> dict[str, pd.DataFrame]:
-    frames = {layer: pd.read_parquet(in_dir / f"{layer}.parquet") for layer in layers}
-    first = next(iter(frames.values())).index
-    for layer, frame in frames.items():
-        if not frame.index.equals(first):
-            raise MetpotError(f"{in_dir / layer}.parquet: samples differ from the other layers")
-    return frames
-
-
-def _check_snf_settings(snf: dict, n_samples: int) -> None:
-    if snf["K"] >= n_samples:
-        raise MetpotError(
-            f"config: snf.K = {snf['K']} must be smaller than the number of samples ({n_samples})"
-        )
-
-
 def _progress(what: str, done: int, total: int) -> None:
-    """A progress bar on a terminal; a log line every 10 steps otherwise (jobs, log files)."""
-    if sys.stderr.isatty():
+    """A progress bar on a terminal (by hand); a log line every 10 steps otherwise."""
+    if sys.stderr.isatty() and not any(isinstance(h, logging.FileHandler) for h in log.handlers):
         width = 30
         filled = width * done // max(total, 1)
         end = "\n" if done == total else ""
@@ -248,102 +193,231 @@ def _progress(what: str, done: int, total: int) -> None:
         log.info("%s: %d/%d resamples clustered", what, done, total)
 
 
+# --------------------------------------------------------------------------- helpers
+
+
+def read_samples(path: str | Path, **kwargs) -> pd.DataFrame:
+    """A per-sample TSV written by a step, with sample ids kept as strings (``0001``)."""
+    return pd.read_csv(path, sep="\t", dtype={"sample_id": str}, **kwargs)
+
+
+def read_outcome(path: str | Path, endpoint: str = "os") -> pd.DataFrame:
+    """``time`` (years) and ``event`` of the patients with usable survival for an endpoint."""
+    table = read_samples(path, index_col="sample_id")
+    cols = [f"{endpoint}_years", f"{endpoint}_event"]
+    if cols[0] not in table.columns:
+        raise MetpotError(f"{path}: no {endpoint.upper()} columns ({cols[0]})")
+    table = table[cols].dropna()
+    table.columns = ["time", "event"]
+    table["event"] = table["event"].astype(bool)
+    return table
+
+
+def _layers(io: StepIO) -> dict[str, pd.DataFrame]:
+    """The ``layer_<name>`` inputs, in order, checked to share their samples."""
+    frames = {
+        key.removeprefix("layer_"): pd.read_parquet(path)
+        for key, path in io.inputs.items()
+        if key.startswith("layer_")
+    }
+    if not frames:
+        raise MetpotError("no omics layer given (--input layer_<name>=PATH)")
+    first = next(iter(frames.values())).index
+    for key, frame in frames.items():
+        if not frame.index.equals(first):
+            raise MetpotError(f"{io.inputs['layer_' + key]}: samples differ from the other layers")
+    return frames
+
+
 def _snf_options(snf: dict) -> dict:
     """The SNF settings of the config as keyword arguments (the layers are already scaled)."""
     return {key: snf[key] for key in ("K", "mu", "t", "variant", "metric")}
+
+
+def _check_snf_settings(snf: dict, n_samples: int) -> None:
+    if snf["K"] >= n_samples:
+        raise MetpotError(
+            f"config: snf.K = {snf['K']} must be smaller than the number of samples ({n_samples})"
+        )
 
 
 def _square(matrix, ids) -> pd.DataFrame:
     return pd.DataFrame(matrix, index=pd.Index(ids, name="sample_id"), columns=list(ids))
 
 
-def cmd_snf(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.io import write_json, write_parquet
+# --------------------------------------------------------------------------- step commands
+
+
+def cmd_demo_cohort(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.simulate import simulate_cohort
+
+    demo = cfg["demo"]
+    cohort = simulate_cohort(n_patients=demo["n_patients"], seed=demo["seed"])
+    _write_cohort(cohort, io)
+    log.info("wrote a SYNTHETIC demo cohort of %d patients", len(cohort["truth"]))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """``metpot simulate``: a synthetic cohort's files, to try metpot without data of one's own."""
+    from metpot.manifest import step
+    from metpot.simulate import simulate_cohort
+
+    cohort = simulate_cohort(n_patients=args.n_patients, seed=args.seed)
+    files = step("demo_cohort", {"output_dir": "."})
+    paths = {k: str(Path(args.out_dir) / Path(o.path).name) for k, o in files.outputs.items()}
+    _write_cohort(cohort, StepIO({}, paths))
+    print(f"wrote a SYNTHETIC cohort of {args.n_patients} patients to {args.out_dir}/")
+    return 0
+
+
+def _write_cohort(cohort: dict, io: StepIO) -> None:
+    gz = {"method": "gzip", "mtime": 0}
+    for layer in ("mrna", "mirna"):
+        frame = cohort[layer]
+        frame.index.name = "feature"
+        frame.to_csv(
+            io.path(layer), sep="\t", float_format="%.6f", compression=gz, lineterminator="\n"
+        )
+    cohort["clinical"].to_csv(io.path("clinical"), sep="\t", index=False, lineterminator="\n")
+    cohort["truth"].to_csv(io.path("truth"), sep="\t", index=False, lineterminator="\n")
+    io.text("readme", cohort["readme"])
+
+
+def cmd_ingest(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.ingest import input_summary, load_cohort, outcome_table
+
+    cohort_cfg = json.loads(json.dumps(cfg["cohort"]))
+    for key, path in io.inputs.items():  # the files the rule passed
+        if key.startswith("layer_"):
+            cohort_cfg["omics"][key.removeprefix("layer_")]["path"] = path
+        elif key == "clinical":
+            cohort_cfg["clinical"]["path"] = path
+        elif key == "truth":
+            cohort_cfg["truth"] = path
+    cohort = load_cohort(cohort_cfg)
+    clinical_cfg = cohort_cfg.get("clinical") or {}
+    outcome = None
+    if cohort.clinical is not None and clinical_cfg.get("time"):
+        outcome = outcome_table(cohort.clinical, clinical_cfg)
+    files = input_summary(cohort_cfg, cohort)
+    n_kept = int((cohort.samples["status"] == "kept").sum())
+    metrics = {"n_samples": n_kept, "n_dropped": int(len(cohort.samples) - n_kept)}
+    metrics.update({f"n_features.{n}": int(f.shape[1]) for n, f in cohort.layers.items()})
+    if outcome is not None:
+        metrics["n_with_survival"] = int(outcome["os_years"].notna().sum())
+    for name, frame in cohort.layers.items():
+        io.parquet(f"layer_{name}", frame)
+    io.tsv("samples", cohort.samples)
+    if "clinical" in io.outputs:
+        io.parquet("clinical", cohort.clinical)
+    if "outcome" in io.outputs:
+        io.tsv("outcome", outcome.reset_index())
+    if "truth" in io.outputs:
+        io.tsv("truth", cohort.truth)
+    io.json("inputs", files)
+    io.json("metrics", metrics)
+    log.info(
+        "ingested %d samples x %s",
+        n_kept,
+        ", ".join(f"{n}: {f.shape[1]} features" for n, f in cohort.layers.items()),
+    )
+
+
+def cmd_preprocess(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.config import layer_preprocess
+    from metpot.preprocess import preprocess_layer
+
+    survival = read_outcome(io.input("outcome"), "os") if "outcome" in io.inputs else None
+    results, summary = {}, {}
+    for layer, X in _layers(io).items():
+        settings = layer_preprocess(cfg, layer)
+        X, info = preprocess_layer(X, settings, survival, layer)
+        results[layer] = (X, info.pop("cox_table", None))
+        summary[layer] = {"settings": settings, **info}
+        if settings["select"]["method"] == "cox":
+            summary[layer]["note"] = (
+                "features were selected by their association with survival: survival "
+                "differences between subtypes found on them are optimistic (circular)"
+            )
+    for layer, (X, cox_table) in results.items():
+        io.parquet(f"layer_{layer}", X)
+        if cox_table is not None:
+            io.tsv(f"cox_{layer}", cox_table)
+    io.json("summary", summary)
+    io.json("metrics", {f"n_features.{k}": v["n_features_out"] for k, v in summary.items()})
+    for layer, info in summary.items():
+        log.info("%s: %d -> %d features", layer, info["n_features_in"], info["n_features_out"])
+
+
+def cmd_snf(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     from metpot.snf import snf_pipeline
 
-    cfg = _settings(args.config_json)
     snf = cfg["snf"]
-    frames = _read_layers(Path(args.in_dir), list(cfg["cohort"]["omics"]))
+    frames = _layers(io)
     ids = next(iter(frames.values())).index
     _check_snf_settings(snf, len(ids))
     affinities, fused = snf_pipeline(
         [f.to_numpy() for f in frames.values()], **_snf_options(snf), normalize=False
     )
-    out_dir = Path(args.out_dir)
     for layer, W in zip(frames, affinities, strict=True):
-        write_parquet(_square(W, ids), out(out_dir / f"affinity_{layer}.parquet"))
-    write_parquet(_square(fused, ids), out(out_dir / "fused.parquet"))
+        io.parquet(f"affinity_{layer}", _square(W, ids))
+    io.parquet("fused", _square(fused, ids))
     params = {**snf, "n_samples": len(ids)}
     params.update({f"n_features.{k}": int(v.shape[1]) for k, v in frames.items()})
-    write_json(params, out(out_dir / "params.json"))
+    io.json("params", params)
     log.info("fused %d layers over %d samples (%s)", len(frames), len(ids), snf["variant"])
 
 
-def cmd_consensus(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.consensus import cluster_resample, resample_indices
-    from metpot.io import write_tsv
+def cmd_consensus_chunk(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.consensus import cluster_resample, layer_distances, resample_indices
+    from metpot.manifest import n_consensus_chunks
 
-    cfg = _settings(args.config_json)
     snf, cons = cfg["snf"], cfg["clusters"]["consensus"]
-    frames = _read_layers(Path(args.in_dir), list(cfg["cohort"]["omics"]))
+    frames = _layers(io)
     ids = next(iter(frames.values())).index
     views = [f.to_numpy() for f in frames.values()]
     ks = list(cfg["clusters"]["candidates"])
-    chunk = range(args.chunk, cons["resamples"], args.chunks)
+    chunk = range(args.chunk, cons["resamples"], n_consensus_chunks(cfg))
     indices = resample_indices(len(ids), cons["resamples"], cons["fraction"], cons["seed"])
+    distances = layer_distances(views, snf["metric"]) if len(chunk) else None
     rows = []
     for done, r in enumerate(chunk, start=1):
-        labels = cluster_resample(views, indices[r], ks, **_snf_options(snf), normalize=False)
+        labels = cluster_resample(
+            views, indices[r], ks, **_snf_options(snf), normalize=False, distances=distances
+        )
         block = pd.DataFrame(labels.to_numpy(), columns=[f"k{k}" for k in labels.columns])
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])
         block.insert(0, "resample", r)
         rows.append(block)
         _progress(f"chunk {args.chunk}", done, len(chunk))
     columns = ["resample", "sample_id", *[f"k{k}" for k in ks]]
-    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
-    write_tsv(table, out(args.out))
+    io.tsv("chunk", pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns))
 
 
-def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.clusters import agreement, choose_n_clusters
-    from metpot.io import write_json, write_parquet, write_tsv
-    from metpot.snf import cluster_number_scores, estimate_n_clusters, spectral_clustering
+def cmd_clusters(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.clusters import agreement, cluster_network, subtype_table
 
-    cfg = _settings(args.config_json)
     ccfg, snf = cfg["clusters"], cfg["snf"]
-    fused = pd.read_parquet(args.fused)
+    fused = pd.read_parquet(io.input("fused"))
     ids = fused.index
-    W = fused.to_numpy()
     ks = [k for k in ccfg["candidates"] if k < len(ids)]
     if not ks:
         raise MetpotError(f"config: clusters.candidates: every k is >= the {len(ids)} samples")
-    est = dict(
-        zip(
-            ["eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"],
-            (
-                None if v is None else int(v)
-                for v in estimate_n_clusters(W, ks, variant=snf["variant"])
-            ),
-            strict=True,
-        )
-    )
-    scores = cluster_number_scores(W, ks, variant=snf["variant"])
-    labels = {k: np.asarray(spectral_clustering(W, k)) for k in ks}
-    consensus = None
-    if args.chunks:
-        consensus = _consensus_summary(args.chunks, ids, labels, ks)
-    pac = {k: consensus["pac"][str(k)] for k in ks} if consensus else None
-    k, why = choose_n_clusters(est, pac, ccfg["n"])
-    if k not in labels:
-        raise MetpotError(f"config: clusters.n = {k} is not below the {len(ids)} samples")
-    assignments = pd.DataFrame({"sample_id": ids, "subtype": labels[k].astype(int)})
-    subtypes = _name_subtypes(cfg, args.layer, assignments)
+    chunk_files = io.inputs_list("chunks")
+    resamples = pd.concat([read_samples(f) for f in chunk_files]) if chunk_files else None
+    res = cluster_network(fused.to_numpy(), ks, snf["variant"], ccfg["n"], resamples, ids)
+    k, est, consensus = res["k"], res["estimates"], res["consensus"]
+    labels = res["labels"]
+    assignments = pd.DataFrame({"sample_id": ids, "subtype": labels[k]})
+    signatures = cfg.get("subtypes", {}).get("signatures") or {}
+    layer = pd.read_parquet(io.input("layer")) if signatures else None
+    subtypes = subtype_table(assignments.set_index("sample_id")["subtype"], layer, signatures)
     choice = {
         "n_clusters": k,
-        "why": why,
+        "why": res["why"],
         "mode": ccfg["n"],
         "estimates": est,
-        "candidates": scores.to_dict(orient="records"),
+        "candidates": res["scores"].to_dict(orient="records"),
     }
     metrics = {"n_clusters": k, **{f"estimate.{a}": b for a, b in est.items()}}
     if consensus:
@@ -351,86 +425,43 @@ def cmd_clusters(args: argparse.Namespace, out: Outputs) -> None:
         choice["delta_area"] = consensus["delta_area"]
         metrics.update({f"pac.k{c}": consensus["pac"][str(c)] for c in ks})
         metrics["stability.mean"] = float(consensus["stability"][k].mean())
-    truth_path = Path(args.truth) if args.truth else None
     agree = None
-    if truth_path and truth_path.exists():
-        truth = pd.read_csv(truth_path, sep="\t", dtype=str).set_index("sample_id")["label"]
+    if "truth" in io.inputs:
+        truth = pd.read_csv(io.input("truth"), sep="\t", dtype=str).set_index("sample_id")["label"]
         agree = agreement(assignments.set_index("sample_id")["subtype"], truth)
         metrics.update({f"truth.{m}": agree[m] for m in ("ari", "nmi", "nmi_snftool")})
-    out_dir = Path(args.out_dir)
-    write_tsv(assignments, out(out_dir / "assignments.tsv"))
-    all_k = pd.DataFrame({"sample_id": ids, **{f"k{c}": labels[c] for c in ks}})
-    write_tsv(all_k, out(out_dir / "assignments_all_k.tsv"))
-    write_json(choice, out(out_dir / "n_clusters.json"))
-    write_tsv(subtypes, out(out_dir / "subtypes.tsv"))
-    if consensus:
-        write_json(
+    io.tsv("assignments", assignments)
+    io.tsv(
+        "assignments_all_k", pd.DataFrame({"sample_id": ids, **{f"k{c}": labels[c] for c in ks}})
+    )
+    io.json("n_clusters", choice)
+    io.tsv("subtypes", subtypes)
+    if "consensus" in io.outputs:
+        if consensus is None:
+            raise MetpotError("consensus: the consensus chunks hold no resample")
+        io.json(
+            "consensus",
             {key: v for key, v in consensus.items() if key not in ("matrix", "stability")},
-            out(out_dir / "consensus.json"),
         )
         stab = pd.DataFrame(
             {"sample_id": ids, "subtype": labels[k], "stability": consensus["stability"][k]}
         )
-        write_tsv(stab, out(out_dir / "stability.tsv"))
-        write_parquet(
-            _square(consensus["matrix"][k], ids), out(out_dir / "consensus_matrix.parquet")
-        )
-    if agree:
-        confusion = agree.pop("confusion")
-        write_tsv(confusion.reset_index(), out(out_dir / "confusion.tsv"))
-        write_json(agree, out(out_dir / "agreement.json"))
-    write_json(metrics, out(out_dir / "metrics.json"))
-    log.info("%d subtypes: %s", k, why)
+        io.tsv("stability", stab)
+        io.parquet("consensus_matrix", _square(consensus["matrix"][k], ids))
+    if agree is not None:
+        io.tsv("confusion", agree.pop("confusion").reset_index())
+        io.json("agreement", agree)
+    io.json("metrics", metrics)
+    log.info("%d subtypes: %s", k, res["why"])
     if agree:
         log.info("agreement with known labels: ARI %.3f, NMI %.3f", agree["ari"], agree["nmi"])
 
 
-def _name_subtypes(cfg: dict, layer_file: str | None, assignments: pd.DataFrame):
-    from metpot.clusters import name_subtypes, signature_scores
-
-    labels = assignments.set_index("sample_id")["subtype"]
-    signatures = cfg.get("subtypes", {}).get("signatures") or {}
-    if signatures and layer_file:
-        X = pd.read_parquet(layer_file).loc[labels.index]
-        table = name_subtypes(labels, signature_scores(X, signatures))
-        table.insert(3, "named_by", "signature")
-        return table
-    ks = sorted(labels.unique())
-    return pd.DataFrame(
-        {
-            "subtype": ks,
-            "name": [f"subtype{k}" for k in ks],
-            "n": [int((labels == k).sum()) for k in ks],
-            "named_by": "none",
-        }
-    )
-
-
-def _consensus_summary(chunk_files: list[str], ids: pd.Index, labels: dict, ks: list[int]):
-    from metpot.consensus import consensus_matrices, consensus_summary, sample_stability
-
-    table = pd.concat([read_samples(f) for f in chunk_files])
-    if table.empty:
-        return None
-    pos = pd.Series(np.arange(len(ids)), index=ids)
-    tables = []
-    for _, block in table.groupby("resample", sort=True):
-        frame = block[[f"k{k}" for k in ks]].set_axis(ks, axis=1)
-        tables.append(frame.set_axis(pos[block["sample_id"]].to_numpy(), axis=0))
-    matrices = consensus_matrices(len(ids), tables)
-    summary = consensus_summary(matrices, n_resamples=len(tables))
-    summary["matrix"] = matrices
-    summary["stability"] = {k: sample_stability(matrices[k], labels[k]) for k in ks}
-    return summary
-
-
-def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.io import write_json, write_tsv
+def cmd_risk_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     from metpot.risk_score import fong_score
 
-    cfg = _settings(args.config_json)
     crs = dict(cfg["crs"])
-    clinical = pd.read_parquet(args.clinical)
+    clinical = pd.read_parquet(io.input("clinical"))
     cutoff = crs.pop("high_cutoff", 3)
     score_col = crs.pop("score", None)
     try:
@@ -439,7 +470,6 @@ def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
         raise MetpotError(f"{cfg['cohort']['clinical']['path']}: {exc}") from None
     scores = result["scores"]
     scores.index.name = "sample_id"
-    write_tsv(scores.reset_index(), out(Path(args.out_dir) / "crs.tsv"))
     metrics = {
         "n_scored": len(scores),
         "n_excluded": result["n_excluded"],
@@ -447,10 +477,9 @@ def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
         "n_low": int((scores["crs_group"] == "low").sum()),
         "high_cutoff": cutoff,
     }
-    write_json(
-        {**metrics, "excluded": result["excluded"]}, out(Path(args.out_dir) / "summary.json")
-    )
-    write_json(metrics, out(Path(args.out_dir) / "metrics.json"))
+    io.tsv("crs", scores.reset_index())
+    io.json("summary", {**metrics, "excluded": result["excluded"]})
+    io.json("metrics", metrics)
     log.info(
         "risk score of %d patients (%d high), %d left out for missing factors",
         len(scores),
@@ -459,172 +488,504 @@ def cmd_risk_score(args: argparse.Namespace, out: Outputs) -> None:
     )
 
 
-_YEARS = {"days": 365.25, "months": 12.0, "years": 1.0}
-
-
-def cmd_survival(args: argparse.Namespace, out: Outputs) -> None:
-    from metpot.io import write_json
+def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     from metpot.outcomes import analyse_endpoint
+    from metpot.risk_score import integrated_table
 
-    cfg = _settings(args.config_json)
+    endpoint = args.endpoint
     scfg = cfg["survival"]
     clinical_cfg = cfg["cohort"]["clinical"]
-    unit = clinical_cfg.get("time_unit", "months")
-    landmarks = [y * _YEARS[unit] for y in scfg["landmarks_years"]]
-    subtype = read_samples(args.assignments, index_col="sample_id")["subtype"]
-    table = pd.read_csv(args.subtypes, sep="\t")
+    subtype = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
+    table = pd.read_csv(io.input("subtypes"), sep="\t")
     names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
     crs = covariates = integrated = None
-    if args.crs:
-        crs = read_samples(args.crs, index_col="sample_id")
-        integrated = scfg["integrated_groups"]
-        unmapped = sorted(set(names.values()) - set(integrated))
-        if unmapped:
-            log.warning(
-                "survival.integrated_groups has no row for subtype(s) %s (name the subtypes "
-                "with subtypes.signatures or configure the table): integrated risk groups "
-                "skipped",
-                ", ".join(unmapped),
-            )
-            integrated = None
+    if "crs" in io.inputs:
+        crs = read_samples(io.input("crs"), index_col="sample_id")
+        if "integrated_groups" in io.outputs:
+            integrated = integrated_table(scfg["integrated_groups"])
     if clinical_cfg.get("covariates"):
-        clinical = pd.read_parquet(args.clinical)
+        clinical = pd.read_parquet(io.input("clinical"))
         covariates = clinical[clinical_cfg["covariates"]].apply(pd.to_numeric, errors="coerce")
-    out_dir = Path(args.out_dir)
-    endpoints = {"os": out_dir}
-    if clinical_cfg.get("pfs_time"):
-        endpoints["pfs"] = out_dir / "pfs"
-    results = {}
-    for endpoint in endpoints:
-        outcome = read_outcome(Path(args.outcome).parent, endpoint)
-        results[endpoint] = analyse_endpoint(
-            outcome["time"],
-            outcome["event"],
-            subtype,
-            names,
-            crs,
-            covariates,
-            scfg["reference"],
-            landmarks,
-            integrated,
-            scfg["bootstrap"],
-            scfg["cv_folds"],
-            cfg.get("seed", 1),
-        )
-    metrics = {}
-    for endpoint, res in results.items():
-        _write_endpoint(endpoints[endpoint], endpoint.upper(), res, f"Time ({unit})", out)
-        metrics.update({f"{endpoint}.{k}": v for k, v in res["metrics"].items()})
-        lr = res["logrank"]
-        log.info(
-            "%s: log-rank chi-square %.2f (df %d), p = %.3g over %d patients",
-            endpoint.upper(),
-            lr["chisq"],
-            lr["df"],
-            lr["p"],
-            res["n"],
-        )
-    write_json(metrics, out(out_dir / "metrics.json"))
+    outcome = read_outcome(io.input("outcome"), endpoint)
+    res = analyse_endpoint(
+        outcome["time"],
+        outcome["event"],
+        subtype,
+        names,
+        crs,
+        covariates,
+        scfg["reference"],
+        scfg["landmarks_years"],
+        integrated,
+        scfg["bootstrap"],
+        scfg["cv_folds"],
+        cfg.get("seed", 1),
+    )
+    _write_endpoint(io, endpoint.upper(), res)
+    io.json("metrics", res["metrics"])
+    lr = res["logrank"]
+    log.info(
+        "%s: log-rank chi-square %.2f (df %d), p = %.3g over %d patients",
+        endpoint.upper(),
+        lr["chisq"],
+        lr["df"],
+        lr["p"],
+        res["n"],
+    )
 
 
-def _write_km(
-    folder: Path,
-    prefix: str,
-    figure: str,
-    res: dict,
-    data: pd.DataFrame,
-    title: str,
-    time_label: str,
-    out: Outputs,
-) -> None:
+TIME_LABEL = "Time (years)"
+
+
+def _write_km(io: StepIO, prefix: str, figure: str, res: dict, data: pd.DataFrame, title: str):
     """KM tables (curve, landmarks, median) and the KM figure of one grouping."""
-    from metpot.io import write_tsv
-    from metpot.plots import km_plot, save_figure
+    from metpot.plots import km_plot
 
     for key, suffix in (("km", ""), ("landmarks", "_landmarks"), ("median", "_median")):
         if key in res:
-            write_tsv(res[key], out(folder / f"{prefix}km{suffix}.tsv"))
+            io.tsv(f"{prefix}km{suffix}", res[key])
     fig = km_plot(
         data["time"].to_numpy(),
         data["event"].to_numpy(),
         data["group"].to_numpy(),
         logrank=res["logrank"],
         title=title,
-        time_label=time_label,
+        time_label=TIME_LABEL,
     )
-    base = folder / figure
-    save_figure(fig, base)
-    out(base.with_suffix(".svg"))
-    out(base.with_suffix(".png"))
+    io.figure(figure, fig)
 
 
-def _write_endpoint(folder: Path, name: str, res: dict, time_label: str, out: Outputs) -> None:
+def _write_endpoint(io: StepIO, name: str, res: dict) -> None:
     """Every table and figure of one endpoint's analysis."""
-    from metpot.io import write_json, write_tsv
-    from metpot.plots import forest_plot, save_figure
+    from metpot.plots import forest_plot
 
     keys = ("chisq", "df", "p", "n", "observed", "expected", "groups", "names")
-    write_json({k: res["logrank"][k] for k in keys}, out(folder / "logrank.json"))
-    write_tsv(res["pairwise"], out(folder / "logrank_pairwise.tsv"))
-    _write_km(folder, "", "km_subtype", res, res["data"], f"{name} by subtype", time_label, out)
-    write_tsv(res["cox_subtype"].table, out(folder / "cox_subtype.tsv"))
-    write_json(res["cox_subtype"].to_dict(), out(folder / "cox_subtype.json"))
-    if "cox_multivariable" in res:
+    io.json("logrank", {k: res["logrank"][k] for k in keys})
+    io.tsv("logrank_pairwise", res["pairwise"])
+    _write_km(io, "", "km_subtype", res, res["data"], f"{name} by subtype")
+    io.tsv("cox_subtype", res["cox_subtype"].table)
+    io.json("cox_subtype_json", res["cox_subtype"].to_dict())
+    if "cox_multivariable" in io.outputs:
         model = res["cox_multivariable"]
-        write_tsv(model.table, out(folder / "cox_multivariable.tsv"))
-        write_json(
+        io.tsv("cox_multivariable", model.table)
+        io.json(
+            "cox_multivariable_json",
             {
                 "model": model.to_dict(),
                 "reduced_model": res["cox_reduced"].to_dict(),
                 "lr_test_adding_subtype": res["lr_subtype"],
             },
-            out(folder / "cox_multivariable.json"),
         )
-        write_tsv(res["zph"].reset_index(names="term"), out(folder / "cox_zph.tsv"))
-        write_tsv(res["concordance"], out(folder / "concordance.tsv"))
-        write_tsv(res["concordance_differences"], out(folder / "concordance_differences.tsv"))
+        io.tsv("cox_zph", res["zph"].reset_index(names="term"))
+        io.tsv("concordance", res["concordance"])
+        io.tsv("concordance_differences", res["concordance_differences"])
         fig = forest_plot(model, title=f"{name}: Cox model (reference subtype {res['reference']})")
-        save_figure(fig, folder / "forest")
-        out(folder / "forest.svg")
-        out(folder / "forest.png")
-    if "integrated" in res:
+        io.figure("forest", fig)
+    if "integrated_groups" in io.outputs:
         integ = res["integrated"]
         groups = integ["groups"].set_index("sample_id")
-        write_tsv(integ["groups"], out(folder / "integrated_groups.tsv"))
-        write_tsv(integ["cross_table"].reset_index(), out(folder / "integrated_cross.tsv"))
-        write_json(integ["logrank"], out(folder / "integrated_logrank.json"))
+        io.tsv("integrated_groups", integ["groups"])
+        io.tsv("integrated_cross", integ["cross_table"].reset_index())
+        io.json("integrated_logrank", integ["logrank"])
         data = res["data"].loc[groups.index].assign(group=groups["risk_group"])
-        _write_km(
-            folder,
-            "integrated_",
-            "km_integrated",
-            integ,
-            data,
-            f"{name} by integrated risk group",
-            time_label,
-            out,
-        )
+        title = f"{name} by integrated risk group"
+        _write_km(io, "integrated_", "km_integrated", integ, data, title)
 
 
-def cmd_track(args: argparse.Namespace, out: Outputs) -> None:
+def _classify_data(cfg: dict, io: StepIO) -> dict:
+    """What every classify fit reads: layers, targets' sources, CRS, outcomes, checksums."""
+    layers = _layers(io)
+    subtypes = None
+    if "assignments" in io.inputs:
+        assign = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
+        table = pd.read_csv(io.input("subtypes"), sep="\t")
+        names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
+        subtypes = assign.map(names)
+    clinical = pd.read_parquet(io.input("clinical")) if "clinical" in io.inputs else None
+    endpoints = {}
+    if "outcome" in io.inputs:
+        for endpoint in ("os", "pfs"):
+            try:
+                endpoints[endpoint] = read_outcome(io.input("outcome"), endpoint)
+            except MetpotError:
+                continue
+    crs = None
+    if "crs" in io.inputs:
+        crs = read_samples(io.input("crs"), index_col="sample_id")["crs"].astype(float)
+    inputs = json.loads(Path(io.input("inputs")).read_text())
+    cohort = {
+        "name": cfg["cohort"]["name"],
+        "checksums": {i["layer"]: i["sha256"] for i in inputs},
+    }
+    return {
+        "layers": layers,
+        "subtypes": subtypes,
+        "clinical": clinical,
+        "endpoints": endpoints,
+        "crs": crs,
+        "cohort": cohort,
+    }
+
+
+def cmd_classify_fit(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.classify import build_targets, fit_one
+    from metpot.manifest import classify_config
+    from metpot.model_io import save_model
+
+    ccfg = classify_config(cfg)
+    data = _classify_data(cfg, io)
+    targets = build_targets(
+        [args.target],
+        clinical=data["clinical"],
+        subtypes=data["subtypes"],
+        endpoints=data["endpoints"],
+        landmark_years=ccfg["landmark_years"],
+        time_unit="years",
+        min_class_size=ccfg["min_class_size"],
+    )
+    target = targets[args.target]
+    outcome = data["endpoints"].get("os") if target.kind == "categorical" else None
+    res = fit_one(
+        target,
+        args.model,
+        args.feature_set,
+        data["layers"],
+        ccfg,
+        crs=data["crs"],
+        outcome=outcome,
+        time_unit="years",
+        cohort=data["cohort"],
+    )
+    for key in ("rows", "fold_metrics", "best_params", "predictions", "folds"):
+        io.tsv(key, res[key])
+    features = res.get("features")
+    io.tsv("features", features if features is not None else pd.DataFrame())
+    io.json(
+        "fit",
+        {
+            k: res.get(k)
+            for k in (
+                "target",
+                "kind",
+                "model",
+                "feature_set",
+                "landmark",
+                "n_excluded",
+                "excluded",
+            )
+        },
+    )
+    card = res["card"]
+    io.json(
+        "params",
+        {
+            "target": args.target,
+            "model": args.model,
+            "feature_set": res["feature_set"],
+            **(card.get("hyperparameters") or {}),
+        },
+    )
+    rows = res["rows"]
+    metrics = {}
+    for r in rows.itertuples():
+        metrics[r.metric] = r.estimate
+        metrics[f"{r.metric}.ci_low"] = r.ci_low
+        metrics[f"{r.metric}.ci_high"] = r.ci_high
+    io.json("metrics", metrics)
+    save_model(res["final"], io.path("model"), card)
+    io.path("card")  # written beside the model by save_model
+    log.info(
+        "%s / %s / %s: %s",
+        args.target,
+        args.model,
+        res["feature_set"],
+        ", ".join(f"{r.metric} {r.estimate:.3f}" for r in rows.itertuples()),
+    )
+
+
+def _read_fit(io: StepIO, i: int) -> dict:
+    """The i-th fit of the classify inputs, as :func:`metpot.classify.fit_one` returned it."""
+    text = {"sample": str, "truth": str, "prediction": str, "target": str, "feature_set": str}
+
+    def tsv(key):
+        path = io.inputs_list(key)[i]
+        if Path(path).stat().st_size <= 1:
+            return pd.DataFrame()
+        return pd.read_csv(path, sep="\t", dtype=text)
+
+    fit = json.loads(Path(io.inputs_list("fit")[i]).read_text())
+    out = dict(fit)
+    for key in ("rows", "fold_metrics", "best_params", "predictions", "folds", "features"):
+        out[key] = tsv(key)
+    if out["features"].empty:
+        out["features"] = None
+    return out
+
+
+def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.classify import assemble, plot_vs_crs
+    from metpot.manifest import classify_config
+
+    ccfg = classify_config(cfg)
+    results = [_read_fit(io, i) for i in range(len(io.inputs_list("fit")))]
+    out = assemble(results, ccfg)
+    io.tsv("comparison", out["comparison"])
+    io.tsv("vs_crs", out["vs_crs"])
+    io.tsv("decision_curve", out["decision_curve"])
+    io.tsv("best", out["best"])
+    io.tsv("predictions", out["predictions"])
+    io.tsv("folds", out["folds"])
+    features = out["features"]
+    for key in io.outputs:
+        if key.startswith("features_"):
+            target = key.removeprefix("features_")
+            part = features[features["target"] == target] if len(features) else features
+            io.tsv(key, part)
+    if "vs_crs_figure_svg" in io.outputs:
+        io.figure("vs_crs_figure", plot_vs_crs(out["vs_crs"]))
+    metrics = {}
+    for r in out["best"].to_dict(orient="records"):
+        for k, v in r.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                metrics[f"best.{r['target']}.{k}"] = v
+    io.json("metrics", metrics)
+    log.info("%d fits compared", len(results))
+
+
+def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.io import read_omics
+    from metpot.model_io import load_model, read_card
+    from metpot.risk_score import integrated_table
+    from metpot.score import score_cohort, select_model
+
+    scfg = cfg["score"]
+    spec = scfg["cohorts"][args.cohort]
+    layers = {
+        name: read_omics(io.input(f"layer_{name}"), layer.get("layout", "features_x_samples"))
+        for name, layer in spec["omics"].items()
+    }
+    if "model" in io.inputs:
+        model_path = io.input("model")
+    elif str(scfg.get("model", "")).startswith("models:/"):
+        import tempfile
+
+        from metpot.tracking import fetch_model_files
+
+        model_path = str(fetch_model_files(scfg["model"], tempfile.mkdtemp(prefix="metpot-")))
+    else:
+        cards = {p: read_card(p) for p in io.inputs_list("cards")}
+        if not cards:
+            raise MetpotError("score: no trained model (configure classify or score.model)")
+        chosen = select_model(cards, layers, scfg["min_coverage"])
+        model_path = str(Path(chosen).with_suffix(".skops"))
+    model, card = load_model(model_path)
+    clinical = None
+    if "clinical" in io.inputs:
+        from metpot.io import read_table
+
+        table = read_table(io.input("clinical"))
+        id_col = spec["clinical"].get("sample_id", "sample_id")
+        if id_col not in table.columns:
+            raise MetpotError(f"{io.input('clinical')}: no column {id_col!r}")
+        clinical = table.set_index(id_col)
+    reference = None
+    if "assignments" in io.inputs:
+        assign = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
+        names = pd.read_csv(io.input("subtypes"), sep="\t")
+        labels = assign.map(dict(zip(names["subtype"], names["name"].astype(str), strict=True)))
+        train = {
+            k.removeprefix("train_"): pd.read_parquet(v)
+            for k, v in io.inputs.items()
+            if k.startswith("train_")
+        }
+        reference = {"layers": train, "labels": labels}
+    crs_cfg = dict(cfg.get("crs") or {})
+    high_cutoff = crs_cfg.pop("high_cutoff", 3)
+    groups = cfg.get("survival", {}).get("integrated_groups")
+    predictions, summary = score_cohort(
+        model,
+        card,
+        layers,
+        clinical=clinical,
+        method=scfg["method"],
+        min_coverage=scfg["min_coverage"],
+        min_confidence=scfg["min_confidence"],
+        low_confidence=scfg["low_confidence"],
+        standardize=scfg["standardize"],
+        ntp_fdr=scfg["ntp"]["fdr"],
+        ntp_n_perm=scfg["ntp"]["n_perm"],
+        seed=scfg["ntp"]["seed"],
+        reference=reference,
+        snf_options={k: cfg["snf"][k] for k in ("K", "mu", "t", "variant")},
+        crs=crs_cfg or None,
+        risk_table=integrated_table(groups) if groups else None,
+        crs_high_cutoff=high_cutoff,
+    )
+    summary["model"] = {**summary.get("model", {}), "path": str(model_path)}
+    io.tsv("predictions", predictions)
+    io.json("summary", summary)
+    if "agreement" in io.outputs:
+        io.tsv("agreement", summary.get("agreement_table", pd.DataFrame()))
+    counts = predictions["prediction"].value_counts()
+    io.json(
+        "metrics",
+        {"n_samples": len(predictions), **{f"n.{k}": int(v) for k, v in counts.items()}},
+    )
+    log.info("scored %d samples of %s with %s", len(predictions), args.cohort, model_path)
+
+
+def cmd_track(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.manifest import analysis_outputs, out_dir
     from metpot.tracking import log_workflow_run
 
-    cfg = _settings(args.config_json)
-    run_id = log_workflow_run(args.results, cfg, workflow_dir=args.workflow_dir)
-    out(Path(args.results) / "mlflow_run.json")
-    log.info("MLflow run %s recorded", run_id)
+    outputs = analysis_outputs(cfg).values()
+    run = log_workflow_run(cfg, out_dir(cfg), outputs, workflow_dir=args.workflow_dir)
+    run["models"] = _register_best_models(cfg, run)
+    io.json("run", run)
+    log.info("MLflow run %s recorded", run["run_id"])
 
 
-COMMANDS = {
-    "simulate": cmd_simulate,
-    "ingest": cmd_ingest,
-    "preprocess": cmd_preprocess,
-    "snf": cmd_snf,
-    "consensus": cmd_consensus,
-    "clusters": cmd_clusters,
-    "risk-score": cmd_risk_score,
-    "survival": cmd_survival,
-    "track": cmd_track,
+def _register_best_models(cfg: dict, run: dict) -> list[dict]:
+    """The best model of each classify target, logged and registered as <cohort>-<target>."""
+    from metpot.manifest import classify_jobs, out_dir, step
+    from metpot.model_io import load_model
+    from metpot.tracking import log_model
+
+    if not classify_jobs(cfg):
+        return []
+    best = pd.read_csv(step("classify", cfg).outputs["best"].path, sep="\t", dtype=str)
+    registered = []
+    for row in best.itertuples():
+        files = step("classify_fit", cfg, target=row.target, model=row.model,
+                     feature_set=row.feature_set)  # fmt: skip
+        model, card = load_model(files.outputs["model"].path)
+        summary = card["preprocessing"].get("raw_value_summary") or {}
+        columns = [f["column"] for f in card["features"]]
+        # the input example holds the training means, not a patient's values
+        example = pd.DataFrame(
+            [[(summary.get(c) or {}).get("mean", np.nan) for c in columns]], columns=columns
+        ).astype(float)
+        name = f"{cfg['cohort']['name']}-{row.target}"
+        root = Path(out_dir(cfg))
+        ref = log_model(
+            model,
+            f"{row.model}__{row.feature_set}",
+            example,
+            registered_name=name,
+            run_id=run["run_id"],
+            tracking_uri=run["tracking_uri"],
+            version_tags={
+                f"metpot.{k}_artifact": Path(files.outputs[k].path).relative_to(root).as_posix()
+                for k in ("model", "card")
+            },
+        )
+        registered.append(
+            {"target": row.target, "model_uri": ref.model_uri, "version": ref.version}
+        )
+        log.info("registered %s as %s", files.outputs["model"].path, ref.model_uri)
+    return registered
+
+
+def _tsv_or_none(io: StepIO, key: str) -> pd.DataFrame | None:
+    if key not in io.inputs or Path(io.input(key)).stat().st_size <= 1:
+        return None
+    return pd.read_csv(io.input(key), sep="\t")
+
+
+def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.summary import run_summary
+
+    def load(key):
+        return json.loads(Path(io.input(key)).read_text()) if key in io.inputs else None
+
+    survival = {
+        Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("survival")
+    }
+    text = run_summary(
+        cfg,
+        ingest=load("ingest_metrics"),
+        samples=read_samples(io.input("samples")),
+        preprocess=load("preprocess"),
+        n_clusters=load("n_clusters"),
+        subtypes=pd.read_csv(io.input("subtypes"), sep="\t"),
+        agreement=load("agreement"),
+        survival=survival,
+        classify_best=_tsv_or_none(io, "classify_best"),
+        classify_vs_crs=_tsv_or_none(io, "classify_vs_crs"),
+        scored={
+            Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
+        },
+        run=load("run"),
+    )
+    io.text("summary", text)
+
+
+# --------------------------------------------------------------------------- validate, run
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from metpot.validate import check
+
+    problems = check(args.config_file)
+    for p in problems:
+        print(f"{p.level}: {p.message}", file=sys.stderr if p.level == "error" else sys.stdout)
+    errors = sum(p.level == "error" for p in problems)
+    if errors:
+        print(f"{args.config_file}: {errors} problem(s) to fix", file=sys.stderr)
+        return 1
+    print(f"{args.config_file}: OK")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from metpot.bundle import workflow_root
+    from metpot.validate import check
+
+    problems = check(args.config_file)
+    for p in problems:
+        print(f"{p.level}: {p.message}", file=sys.stderr)
+    if any(p.level == "error" for p in problems):
+        return 1
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(workflow_root() / "Snakefile"),
+        "--directory",
+        os.getcwd(),
+        "--configfile",
+        str(Path(args.config_file).resolve()),
+    ]
+    if args.profile:
+        cmd += ["--profile", args.profile]
+    if args.cores or not args.profile:
+        cmd += ["--cores", str(args.cores or "all")]
+    cmd += args.snakemake_args
+    print("metpot run:", shlex.join(cmd), file=sys.stderr)
+    return subprocess.call(cmd)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+STEPS: dict[str, tuple[Callable, str]] = {
+    "demo-cohort": (cmd_demo_cohort, "write the SYNTHETIC demo cohort"),
+    "ingest": (cmd_ingest, "read, validate and align the cohort's files"),
+    "preprocess": (cmd_preprocess, "transform, impute, select and scale each layer"),
+    "snf": (cmd_snf, "per-layer affinities and the fused network"),
+    "consensus-chunk": (cmd_consensus_chunk, "cluster one chunk of the consensus resamples"),
+    "clusters": (cmd_clusters, "choose the number of subtypes, assign samples, agreement"),
+    "risk-score": (cmd_risk_score, "the Fong clinical risk score"),
+    "survival": (cmd_survival, "survival of one endpoint by subtype, Cox, concordance"),
+    "classify-fit": (cmd_classify_fit, "nested CV of one target x model x feature set"),
+    "classify": (cmd_classify, "compare the classifiers with each other and the risk score"),
+    "score": (cmd_score, "score a new cohort with a trained model"),
+    "track": (cmd_track, "record the workflow run in MLflow"),
+    "summary": (cmd_summary, "the run's summary (summary.txt)"),
 }
 
 
@@ -636,61 +997,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"metpot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("--log", help="also write messages to this file")
-        p.add_argument("--threads", type=int, help="threads for numba and BLAS (default: all)")
-        return p
-
-    p = add("simulate", "write the synthetic demo cohort")
+    p = sub.add_parser("simulate", help="write a SYNTHETIC cohort's files (to try metpot)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--n-patients", type=int, default=150)
     p.add_argument("--seed", type=int, default=2018)
 
-    for name, help_ in [
-        ("ingest", "read, validate and align the cohort's files"),
-        ("preprocess", "transform, impute, select and scale each layer"),
-        ("snf", "per-layer affinities and the fused network"),
-        ("consensus", "cluster one chunk of the consensus resamples"),
-    ]:
-        p = add(name, help_)
+    p = sub.add_parser("validate", help="check a config and its data files, listing every problem")
+    p.add_argument("config_file", help="your config (YAML)")
+
+    p = sub.add_parser(
+        "run",
+        help="validate, then run the workflow on a config in the current directory",
+        description="Everything after -- goes to snakemake (e.g. -- --dry-run).",
+    )
+    p.add_argument("config_file", help="your config (YAML)")
+    p.add_argument("--cores", help="cores to use (default: all, or the profile's)")
+    p.add_argument("--profile", help="a Snakemake profile folder (e.g. profiles/slurm)")
+
+    for name, (_, help_) in STEPS.items():
+        p = sub.add_parser(name, help=help_)
         p.add_argument(
-            "--config-json", required=True, help="resolved config as JSON text, or @file"
+            "--config", help="your config (YAML), or the resolved config as JSON (the rules)"
         )
-        if name != "consensus":
-            p.add_argument("--out-dir", required=True)
-        if name != "ingest":
-            p.add_argument("--in-dir", required=True)
-        if name == "consensus":
+        p.add_argument("--input", action="append", metavar="KEY=PATH", help="an input file")
+        p.add_argument("--output", action="append", metavar="KEY=PATH", help="an output file")
+        p.add_argument("--log", help="also write messages to this file")
+        p.add_argument("--threads", type=int, help="threads for numba and BLAS (default: all)")
+        if name == "consensus-chunk":
             p.add_argument("--chunk", type=int, required=True)
-            p.add_argument("--chunks", type=int, required=True)
-            p.add_argument("--out", required=True, help="the chunk's TSV")
-    p = add("clusters", "choose the number of subtypes, assign samples, compare with truth")
-    p.add_argument("--config-json", required=True)
-    p.add_argument("--fused", required=True)
-    p.add_argument("--chunks", nargs="*", default=[], help="consensus chunk TSVs")
-    p.add_argument("--truth", help="known labels (ingest/truth.tsv)")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--layer", help="ingested layer used to name subtypes by signature")
-
-    p = add("risk-score", "the Fong clinical risk score")
-    p.add_argument("--config-json", required=True)
-    p.add_argument("--clinical", required=True)
-    p.add_argument("--out-dir", required=True)
-
-    p = add("survival", "survival by subtype, Cox models, concordance, integrated groups")
-    p.add_argument("--config-json", required=True)
-    p.add_argument("--assignments", required=True)
-    p.add_argument("--subtypes", help="subtype names (clusters/subtypes.tsv)")
-    p.add_argument("--outcome", required=True)
-    p.add_argument("--clinical", required=True)
-    p.add_argument("--crs", help="risk score table (risk_score/crs.tsv)")
-    p.add_argument("--out-dir", required=True)
-
-    p = add("track", "record the workflow run in MLflow")
-    p.add_argument("--config-json", required=True)
-    p.add_argument("--results", required=True, help="the results folder")
-    p.add_argument("--workflow-dir", help="the workflow's folder (for its git commit)")
+        if name == "survival":
+            p.add_argument("--endpoint", choices=["os", "pfs"], default="os")
+        if name == "track":
+            p.add_argument("--workflow-dir", help="the workflow's folder (for its git commit)")
+        if name == "classify-fit":
+            p.add_argument("--target", required=True)
+            p.add_argument("--model", required=True)
+            p.add_argument("--feature-set", required=True)
+        if name == "score":
+            p.add_argument("--cohort", required=True, help="a cohort of score.cohorts")
     return parser
 
 
@@ -704,27 +1048,71 @@ def _limit_threads(n: int) -> None:
     threadpool_limits(n)
 
 
+def _record_failure(step: str, log_path: str | None, message: str) -> None:
+    if not log_path:
+        return
+    from metpot.io import write_json
+
+    record = {"step": step, "error": message, "log": log_path, "time": time.time()}
+    try:
+        write_json(record, f"{log_path}{FAILURE_SUFFIX}")
+    except OSError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metpot`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if argv[:1] == ["run"] and "--" in argv:  # metpot run my.yaml -- <snakemake arguments>
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
-    _setup_logging(args.command, getattr(args, "log", None))
-    if getattr(args, "threads", None):
+    args.snakemake_args = extra
+    if args.command in ("validate", "run", "simulate"):
+        _setup_logging(args.command, None)
+        command = {"validate": cmd_validate, "run": cmd_run, "simulate": cmd_simulate}
+        try:
+            return command[args.command](args)
+        except MetpotError as exc:
+            for line in str(exc).splitlines():
+                log.error("%s", line)
+            return 1
+    _setup_logging(args.command, args.log)
+    if args.threads:
         _limit_threads(args.threads)
-    out = Outputs()
+    step = args.command.replace("-", "_")
+    io = None
     try:
-        COMMANDS[args.command](args, out)
+        cfg = _config(args)
+        wildcards = {"chunk": args.chunk} if step == "consensus_chunk" else {}
+        if step == "survival":
+            wildcards = {"endpoint": args.endpoint}
+        if step == "classify_fit":
+            wildcards = {"target": args.target, "model": args.model}
+            wildcards["feature_set"] = args.feature_set
+        if step == "score":
+            wildcards = {"cohort": args.cohort}
+        io = _step_io(step, cfg, args, **wildcards)
+        STEPS[args.command][0](cfg, io, args)
+        io.check_complete()
     except MetpotError as exc:
-        out.remove()
-        log.error("%s", exc)
+        if io is not None:
+            io.remove()
+        for line in str(exc).splitlines():
+            log.error("%s", line)
+        _record_failure(step, args.log, str(exc))
         return 1
     except KeyboardInterrupt:
-        out.remove()
+        if io is not None:
+            io.remove()
         log.error("interrupted")
         return 130
-    except Exception:
-        out.remove()
+    except Exception as exc:
+        if io is not None:
+            io.remove()
         log.exception("internal error (please report it with this log)")
+        _record_failure(step, args.log, f"internal error: {type(exc).__name__}: {exc}")
         return 2
     return 0
 

@@ -63,6 +63,46 @@ def choose_n_clusters(
     )
 
 
+ESTIMATE_KEYS = ("eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second")
+
+
+def cluster_fused(W, ks: Sequence[int], variant: str = "snftool-2.3", solver: str = "auto") -> dict:
+    """Cluster-number estimates, their scores and the labels of every k for one network.
+
+    One eigen-decomposition per Laplacian SNFtool uses: the eigenvalues
+    ``1 .. max(ks) + 1`` of the zero-diagonal Laplacian of
+    ``estimateNumberOfClustersGivenGraph`` (:func:`metpot.snf.cluster_number_scores`) and
+    the eigenpairs ``1 .. max(ks) + 2`` of the Laplacian of ``spectralClustering``
+    (:func:`metpot.snf.spectral_clusterings`), instead of one decomposition per k and per
+    estimate.
+
+    Parameters
+    ----------
+    W : array_like, shape (n, n)
+        Fused network.
+    ks : sequence of int
+        Candidate numbers of clusters (each ``2 <= k < n``).
+    variant : {"snftool-2.3", "snftool-2.2"}
+        SNFtool generation (decides the eigen-gap weighting).
+    solver : {"auto", "dense", "lanczos"}
+        Eigen solver (see :func:`metpot.snf.spectral_clusterings`).
+
+    Returns
+    -------
+    dict
+        ``estimates``: :data:`ESTIMATE_KEYS` -> int (or None for a second best of a single
+        candidate); ``scores``: the :func:`metpot.snf.cluster_number_scores` table;
+        ``labels``: k -> labels 1..k (numpy.ndarray of int).
+    """
+    from metpot import snf
+
+    W = snf._as_square(W, "W")
+    scores = snf.cluster_number_scores(W, ks, variant=variant, solver=solver)
+    estimates = dict(zip(ESTIMATE_KEYS, snf.estimates_from_scores(scores), strict=True))
+    labels = snf.spectral_clusterings(W, [int(k) for k in ks], solver=solver)
+    return {"estimates": estimates, "scores": scores, "labels": labels}
+
+
 def agreement(labels: pd.Series, truth: pd.Series) -> dict:
     """Agreement of found subtypes with known labels.
 
@@ -105,7 +145,8 @@ def signature_scores(X: pd.DataFrame, signatures: Mapping[str, Sequence[str]]) -
     Parameters
     ----------
     X : DataFrame
-        Samples x features (not necessarily scaled: each feature is z-scored here).
+        Samples x features (not necessarily scaled: each feature is z-scored here, over its
+        present values; missing values are left out of the means).
     signatures : mapping of str to list of str
         Signature name -> feature ids; ids absent from ``X`` are named in a warning.
 
@@ -114,8 +155,9 @@ def signature_scores(X: pd.DataFrame, signatures: Mapping[str, Sequence[str]]) -
     DataFrame
         Samples x signatures.
     """
-    sd = X.std(axis=0, ddof=1).replace(0, 1.0)
-    Z = (X - X.mean(axis=0)) / sd
+    from metpot.snf import standard_normalization
+
+    Z = pd.DataFrame(standard_normalization(X, ignore_nan=True), index=X.index, columns=X.columns)
     out = {}
     for name, genes in signatures.items():
         present = [g for g in genes if g in Z.columns]
@@ -158,3 +200,119 @@ def name_subtypes(labels: pd.Series, scores: pd.DataFrame) -> pd.DataFrame:
     table.insert(1, "name", [names[k] for k in table["subtype"]])
     table.insert(2, "n", [int((labels == k).sum()) for k in table["subtype"]])
     return table
+
+
+def consensus_from_chunks(
+    table: pd.DataFrame, ids: pd.Index, labels: Mapping[int, np.ndarray], ks: Sequence[int]
+) -> dict | None:
+    """Consensus matrices, PAC, CDF and per-sample stability from resample assignments.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``resample``, ``sample_id`` and ``k<k>`` label columns (the consensus chunks, stacked).
+    ids : Index
+        Sample ids of the full cohort (the order of the matrices).
+    labels : mapping of int to array
+        Labels of the full cohort per k (for per-sample stability).
+    ks : sequence of int
+        The candidate numbers of clusters.
+
+    Returns
+    -------
+    dict or None
+        :func:`metpot.consensus.consensus_summary` plus ``matrix`` and ``stability`` (per
+        k); None when there is no resample.
+    """
+    from metpot.consensus import consensus_matrices, consensus_summary, sample_stability
+
+    if table.empty:
+        return None
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    tables = []
+    for _, block in table.groupby("resample", sort=True):
+        frame = block[[f"k{k}" for k in ks]].set_axis(list(ks), axis=1)
+        tables.append(frame.set_axis(pos[block["sample_id"]].to_numpy(), axis=0))
+    matrices = consensus_matrices(len(ids), tables)
+    summary = consensus_summary(matrices, n_resamples=len(tables))
+    summary["matrix"] = matrices
+    summary["stability"] = {k: sample_stability(matrices[k], labels[k]) for k in ks}
+    return summary
+
+
+def cluster_network(
+    W: np.ndarray,
+    ks: Sequence[int],
+    variant: str,
+    n: int | str = "auto",
+    resamples: pd.DataFrame | None = None,
+    ids: pd.Index | None = None,
+) -> dict:
+    """Cluster a fused network for every candidate k and choose the number of subtypes.
+
+    Parameters
+    ----------
+    W : ndarray
+        The fused network (N x N).
+    ks : sequence of int
+        Candidate numbers of clusters (each below N).
+    variant : str
+        SNFtool generation of the cluster-number estimates.
+    n : int or "auto"
+        ``clusters.n``.
+    resamples : DataFrame, optional
+        Consensus resample assignments (:func:`consensus_from_chunks`).
+    ids : Index, optional
+        Sample ids of ``W`` (needed with ``resamples``).
+
+    Returns
+    -------
+    dict
+        ``k``, ``why``, ``estimates`` (the four SNF estimates), ``scores`` (DataFrame per
+        candidate), ``labels`` (k -> labels 1..k), ``consensus`` (or None).
+    """
+    fit = cluster_fused(W, ks, variant=variant)  # one eigen-decomposition per Laplacian
+    estimates, scores = fit["estimates"], fit["scores"]
+    labels = {k: np.asarray(v).astype(int) for k, v in fit["labels"].items()}
+    consensus = None
+    if resamples is not None:
+        consensus = consensus_from_chunks(resamples, ids, labels, ks)
+    pac = {k: consensus["pac"][str(k)] for k in ks} if consensus else None
+    k, why = choose_n_clusters(estimates, pac, n)
+    if k not in labels:
+        raise MetpotError(f"config: clusters.n = {k} is not below the {W.shape[0]} samples")
+    return {
+        "k": k,
+        "why": why,
+        "estimates": estimates,
+        "scores": scores,
+        "labels": labels,
+        "consensus": consensus,
+    }
+
+
+def subtype_table(
+    labels: pd.Series,
+    X: pd.DataFrame | None = None,
+    signatures: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """Names and sizes of the subtypes: by marker signature when given, else ``subtype<k>``.
+
+    Returns
+    -------
+    DataFrame
+        ``subtype``, ``name``, ``n``, ``named_by`` (and signature scores when named by them).
+    """
+    if signatures and X is not None:
+        table = name_subtypes(labels, signature_scores(X.loc[labels.index], signatures))
+        table.insert(3, "named_by", "signature")
+        return table
+    ks = sorted(labels.unique())
+    return pd.DataFrame(
+        {
+            "subtype": ks,
+            "name": [f"subtype{k}" for k in ks],
+            "n": [int((labels == k).sum()) for k in ks],
+            "named_by": "none",
+        }
+    )

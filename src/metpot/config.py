@@ -1,14 +1,15 @@
-"""Configuration: schema validation with defaults and per-layer settings.
+"""Configuration: schema validation with defaults, and what a config switches on.
 
-The schema is ``config/schema.yaml``; the Snakefile validates the config with
-:func:`snakemake.utils.validate` (which fills defaults) and then with :func:`validate_config`
-here, which turns the first schema violation into a one-line :class:`MetpotError` that names
-the offending key.
+The schema is ``config/schema.yaml``. :func:`config_problems` lists every schema violation and
+every inconsistency between keys, one line each, naming the key to change;
+:func:`validate_config` raises them together. A user's config stands alone: keys left out take
+the schema's defaults, never the demo's values (``config/config.yaml`` is only the demo).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,15 @@ import jsonschema
 import yaml
 
 from metpot.errors import MetpotError
+
+CRS_FACTORS = (
+    "node_positive",
+    "disease_free_interval_months",
+    "n_liver_tumors",
+    "cea_ng_ml",
+    "largest_tumor_cm",
+)
+YEAR_LENGTH = {"days": 365.25, "months": 12.0, "years": 1.0}
 
 
 def _extend_with_default(validator_class):
@@ -36,7 +46,7 @@ _DefaultFillingValidator = _extend_with_default(jsonschema.Draft202012Validator)
 
 
 def load_yaml(path: str | Path) -> Any:
-    """Read a YAML file, with a one-line error for a missing or malformed file."""
+    """Read a YAML (or JSON) file, with a one-line error for a missing or malformed file."""
     path = Path(path)
     if not path.is_file():
         raise MetpotError(f"{path}: file not found")
@@ -54,60 +64,122 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "<top level>"
 
 
-def validate_config(config: dict, schema: str | Path | Mapping) -> dict:
-    """Validate ``config`` against ``schema`` in place, filling defaults.
+def _schema(schema: str | Path | Mapping | None) -> Mapping:
+    if schema is None:
+        from metpot.bundle import schema_path
+
+        schema = schema_path()
+    return schema if isinstance(schema, Mapping) else load_yaml(schema)
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    if err.validator == "oneOf" and err.context:
+        err = jsonschema.exceptions.best_match(err.context)
+    message = err.message.replace("\n", " ")
+    if err.validator == "additionalProperties":
+        message = f"unknown key: {message}"
+    return f"config: {_key_path(err)}: {message}"
+
+
+def config_problems(config: Any, schema: str | Path | Mapping | None = None) -> list[str]:
+    """Every problem of a config, one line each naming its key (defaults filled in place).
 
     Parameters
     ----------
     config : dict
-        The configuration (modified in place: defaults are filled).
-    schema : path or mapping
-        The JSON schema (``config/schema.yaml``).
+        The configuration; modified in place: defaults are filled.
+    schema : path or mapping, optional
+        The JSON schema; default the workflow's ``config/schema.yaml``.
 
     Returns
     -------
-    dict
-        The same ``config``.
+    list of str
+        Empty when the config is valid.
+    """
+    if not isinstance(config, dict):
+        return ["config: expected a mapping of keys at the top level"]
+    validator = _DefaultFillingValidator(_schema(schema))
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
+    if errors:
+        return list(dict.fromkeys(_message(e) for e in errors))
+    return _semantic_problems(config)
+
+
+def validate_config(config: Any, schema: str | Path | Mapping | None = None) -> dict:
+    """Validate ``config`` in place (filling defaults); raise every problem at once.
 
     Raises
     ------
     MetpotError
-        On the first violation, with a one-line message naming the key.
+        With one line per problem.
     """
-    if not isinstance(schema, Mapping):
-        schema = load_yaml(schema)
-    if not isinstance(config, dict):
-        raise MetpotError("config: expected a mapping at the top level")
-    validator = _DefaultFillingValidator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        message = err.message.replace("\n", " ")
-        if err.validator == "additionalProperties":
-            message = f"unknown key: {message}"
-        raise MetpotError(f"config: {_key_path(err)}: {message}")
-    _check_semantics(config)
+    problems = config_problems(config, schema)
+    if problems:
+        raise MetpotError("\n".join(problems))
     return config
 
 
-def _check_semantics(config: dict) -> None:
+def load_config(source: str | Path | Mapping) -> dict:
+    """A validated config with defaults, from a YAML/JSON file or a mapping.
+
+    A string starting with ``{`` is read as JSON text (what the workflow's rules pass).
+    """
+    if isinstance(source, Mapping):
+        config = copy.deepcopy(dict(source))
+    elif isinstance(source, str) and source.lstrip().startswith("{"):
+        config = json.loads(source)
+    else:
+        config = load_yaml(source)
+    return validate_config(config)
+
+
+def _semantic_problems(config: dict) -> list[str]:
+    problems = []
     layers = list(config["cohort"]["omics"])
     for name in config.get("preprocess", {}).get("omics", {}):
         if name not in layers:
-            raise MetpotError(
+            problems.append(
                 f"config: preprocess.omics.{name}: no omics layer named {name!r} "
                 f"(layers: {', '.join(layers)})"
             )
     clinical = config["cohort"].get("clinical") or {}
-    if bool(clinical.get("time")) != bool(clinical.get("event")):
-        raise MetpotError("config: cohort.clinical: 'time' and 'event' must be given together")
-    if bool(clinical.get("pfs_time")) != bool(clinical.get("pfs_event")):
-        raise MetpotError(
-            "config: cohort.clinical: 'pfs_time' and 'pfs_event' must be given together"
+    for a, b in (("time", "event"), ("pfs_time", "pfs_event")):
+        if bool(clinical.get(a)) != bool(clinical.get(b)):
+            problems.append(f"config: cohort.clinical: {a!r} and {b!r} must be given together")
+    if (clinical.get("time") or clinical.get("pfs_time")) and not clinical.get("time_unit"):
+        problems.append(
+            "config: cohort.clinical.time_unit: required when survival times are configured "
+            "(days, months or years)"
+        )
+    if clinical.get("pfs_time") and not clinical.get("time"):
+        problems.append("config: cohort.clinical.time: PFS is configured without overall survival")
+    crs = config.get("crs")
+    if crs is not None:
+        if not clinical:
+            problems.append("config: crs: the clinical risk score needs cohort.clinical")
+        elif not crs.get("score"):
+            missing = [f for f in CRS_FACTORS if not crs.get(f)]
+            if missing:
+                problems.append(
+                    f"config: crs.{missing[0]}: name the clinical column of every Fong factor "
+                    f"(missing: {', '.join(missing)}), or a precomputed crs.score"
+                )
+    survival = config.get("survival", {})
+    if survival.get("integrated_groups") is not None and (crs is None or not has_survival(config)):
+        problems.append(
+            "config: survival.integrated_groups: integrated risk groups need crs and survival "
+            "(cohort.clinical.time/event)"
+        )
+    sub_layer = config.get("subtypes", {}).get("layer")
+    if sub_layer and sub_layer not in layers:
+        problems.append(
+            f"config: subtypes.layer: no omics layer named {sub_layer!r} "
+            f"(layers: {', '.join(layers)})"
         )
     n = config.get("clusters", {}).get("n", "auto")
     if isinstance(n, int) and n not in config["clusters"]["candidates"]:
         config["clusters"]["candidates"] = sorted({*config["clusters"]["candidates"], n})
+    return problems
 
 
 def _merge(base: dict, override: Mapping) -> dict:
@@ -131,3 +203,32 @@ def has_survival(config: dict) -> bool:
     """Whether overall survival columns are configured."""
     clinical = config["cohort"].get("clinical") or {}
     return bool(clinical.get("time") and clinical.get("event"))
+
+
+def endpoints(config: dict) -> list[str]:
+    """Survival endpoints configured: ``os`` and, when PFS columns are set, ``pfs``."""
+    if not has_survival(config):
+        return []
+    clinical = config["cohort"]["clinical"]
+    return ["os", "pfs"] if clinical.get("pfs_time") else ["os"]
+
+
+def has_crs(config: dict) -> bool:
+    """Whether the clinical risk score is configured."""
+    return config.get("crs") is not None and bool(config["cohort"].get("clinical"))
+
+
+def has_clinical_model(config: dict) -> bool:
+    """Whether a multivariable Cox model has clinical terms (risk score or covariates)."""
+    clinical = config["cohort"].get("clinical") or {}
+    return has_crs(config) or bool(clinical.get("covariates"))
+
+
+def has_integrated_groups(config: dict) -> bool:
+    """Whether integrated risk groups (subtype x CRS group) are configured."""
+    return has_crs(config) and config.get("survival", {}).get("integrated_groups") is not None
+
+
+def has_truth(config: dict) -> bool:
+    """Whether known labels are configured."""
+    return bool(config["cohort"].get("truth"))

@@ -12,7 +12,12 @@ The work is split so that every resample can be its own job:
 
 1. :func:`resample_indices` (or :func:`resample_index` for one r) gives the subsample of
    resample ``r``; it depends only on ``(seed, r)``.
-2. :func:`cluster_resample` clusters one subsample for all candidate k.
+2. :func:`cluster_resample` clusters one subsample for all candidate k. When the views are
+   already scaled (``normalize=False``, as in the workflow), the distance between two
+   samples does not depend on which other samples were drawn: :func:`layer_distances`
+   computes them once per view on the whole cohort and each resample takes its
+   submatrix; only the affinity networks, their fusion and one eigen-decomposition (for
+   all k) are computed per resample.
 3. :func:`consensus_matrices` / :func:`consensus_matrix` gather the resamples, and
    :func:`consensus_summary` reports PAC (Șenbabaoğlu et al. 2014), the consensus CDF, its
    area and the relative change in area (Monti's delta) per k.
@@ -28,6 +33,7 @@ import pandas as pd
 from metpot.errors import MetpotError, warn_data
 
 __all__ = [
+    "layer_distances",
     "resample_index",
     "resample_indices",
     "cluster_resample",
@@ -44,6 +50,7 @@ __all__ = [
 ]
 
 DEFAULT_GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
+_ROW_BLOCK = 256
 
 
 def _check_fraction(fraction: float) -> float:
@@ -124,6 +131,48 @@ def _ks(ks: int | Iterable[int]) -> list[int]:
     return out
 
 
+def layer_distances(views: Sequence, metric: str | Sequence[str] = "sqeuclidean") -> list:
+    """Distances between all samples of each view, computed once for every resample.
+
+    Parameters
+    ----------
+    views : sequence of array_like or DataFrame, each (n_samples, n_features_v)
+        The full data views, samples in rows, already scaled (the resamples reuse these
+        distances, so the views must not be re-standardised per subsample).
+    metric : str or sequence of str
+        Distance (see :func:`metpot.snf.distance`), one per view if a sequence.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One (n_samples, n_samples) float64 distance matrix per view; the submatrix of a
+        subsample equals the distances computed on the subsample alone.
+    """
+    from metpot import snf
+
+    views = _as_views(views)
+    metrics = [metric] * len(views) if isinstance(metric, str) else list(metric)
+    if len(metrics) != len(views):
+        raise MetpotError(f"{len(metrics)} metrics given for {len(views)} views")
+    return [snf.distance(v, m) for v, m in zip(views, metrics, strict=True)]
+
+
+def _as_views(views) -> list[np.ndarray]:
+    if isinstance(views, np.ndarray | pd.DataFrame):
+        views = [views]
+    views = [v.to_numpy(dtype=float) if isinstance(v, pd.DataFrame) else np.asarray(v, float)
+             for v in views]  # fmt: skip
+    if not views:
+        raise MetpotError("consensus needs at least one view")
+    n = views[0].shape[0]
+    if any(v.ndim != 2 or v.shape[0] != n for v in views):
+        raise MetpotError(
+            "views must be 2-D with the same number of samples (rows), got shapes "
+            + ", ".join(str(v.shape) for v in views)
+        )
+    return views
+
+
 def cluster_resample(
     views: Sequence,
     indices: Sequence[int],
@@ -134,6 +183,9 @@ def cluster_resample(
     variant: str = "snftool-2.3",
     metric: str = "sqeuclidean",
     normalize: bool = True,
+    *,
+    distances: Sequence[np.ndarray] | None = None,
+    solver: str = "auto",
 ) -> pd.DataFrame:
     """Cluster one subsample with the SNF pipeline, for every candidate cluster number.
 
@@ -149,27 +201,32 @@ def cluster_resample(
         Settings of :func:`metpot.snf.snf_pipeline`. ``K`` is clipped to the subsample
         size minus one, with a warning. With a single view there is no fusion: its
         affinity network is clustered directly.
+    distances : sequence of numpy.ndarray, optional
+        :func:`layer_distances` of the full views (with the same ``metric``), reused
+        instead of recomputing the subsample's distances; only with ``normalize=False``
+        (z-scoring the subsample would change the distances).
+    solver : {"auto", "dense", "lanczos"}
+        Eigen solver of :func:`metpot.snf.spectral_clusterings` (one decomposition for
+        all ``ks``).
 
     Returns
     -------
     DataFrame
         ``len(indices)`` x ``len(ks)`` int labels (1..k); index: the sample positions
         (``sample``), columns: the cluster numbers. ``attrs["K"]`` holds the K used.
+
+    Notes
+    -----
+    Memory, with V views, N samples and a subsample of m: the caller's V distance
+    matrices (V N^2 float64), then V subsample affinities (built in place in their
+    submatrix copies) and the fusion's V + 1 buffers: (V N^2 + (2V + 1) m^2) x 8 bytes at
+    the peak, 4.2 GB for V = 2, N = 10,000, m = 8,000. The eigen-decomposition adds no
+    m x m buffer from :data:`metpot.snf.LANCZOS_MIN_SAMPLES` samples on.
     """
     from metpot import snf
 
-    if isinstance(views, np.ndarray | pd.DataFrame):
-        views = [views]
-    views = [v.to_numpy(dtype=float) if isinstance(v, pd.DataFrame) else np.asarray(v, float)
-             for v in views]  # fmt: skip
-    if not views:
-        raise MetpotError("cluster_resample needs at least one view")
+    views = _as_views(views)
     n = views[0].shape[0]
-    if any(v.ndim != 2 or v.shape[0] != n for v in views):
-        raise MetpotError(
-            "views must be 2-D with the same number of samples (rows), got shapes "
-            + ", ".join(str(v.shape) for v in views)
-        )
     idx = np.asarray(indices, dtype=np.int64)
     if idx.ndim != 1 or len(np.unique(idx)) != len(idx) or idx.min() < 0 or idx.max() >= n:
         raise MetpotError(f"indices must be distinct sample positions in 0..{n - 1}")
@@ -179,23 +236,78 @@ def cluster_resample(
         raise MetpotError(
             f"cluster number {k_list[-1]} must be smaller than the subsample ({n_sub})"
         )
+    if distances is not None:
+        if normalize:
+            raise MetpotError(
+                "consensus: precomputed distances need normalize=False (z-scoring each "
+                "subsample changes its distances)"
+            )
+        distances = list(distances)
+        if len(distances) != len(views) or any(np.shape(D) != (n, n) for D in distances):
+            raise MetpotError(
+                f"distances must be {len(views)} matrices of {n} x {n} (one per view)"
+            )
     K_used = int(K)
     if K_used >= n_sub:
         K_used = n_sub - 1
         warn_data(f"consensus: K={K} clipped to {K_used} for a subsample of {n_sub} samples")
-    subs = [v[idx] for v in views]
-    if len(subs) == 1:
-        Z = snf.standard_normalization(subs[0]) if normalize else subs[0]
-        W = snf.affinity_matrix(snf.distance(Z, metric), K=K_used, mu=mu)
+    metrics = [metric] * len(views) if isinstance(metric, str) else list(metric)
+    if len(metrics) != len(views):
+        raise MetpotError(f"{len(metrics)} metrics given for {len(views)} views")
+    affinities = []
+    for i, met in enumerate(metrics):
+        if distances is not None:
+            D = np.ascontiguousarray(distances[i][np.ix_(idx, idx)], dtype=np.float64)
+        else:
+            sub = views[i][idx]
+            D = snf.distance(snf.standard_normalization(sub) if normalize else sub, met)
+        affinities.append(snf.affinity_matrix(D, K=K_used, mu=mu, copy=False))
+        del D
+    if len(affinities) == 1:
+        W = affinities.pop()
     else:
-        _, W = snf.snf_pipeline(
-            subs, K=K_used, mu=mu, t=t, variant=variant, metric=metric, normalize=normalize
-        )
-    labels = {k: snf.spectral_clustering(W, k) for k in k_list}
+        W = snf.fuse(affinities, K=K_used, t=t, variant=variant)
+    del affinities
+    labels = snf.spectral_clusterings(W, k_list, solver=solver)
     out = pd.DataFrame(labels, index=pd.Index(idx, name="sample"), dtype=np.int64)
     out.columns.name = "k"
     out.attrs["K"] = K_used
     return out
+
+
+def _check_resample(n: int, r: int, indices, labels) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.asarray(indices, dtype=np.int64)
+    lab = np.asarray(labels)
+    if idx.shape != lab.shape or idx.ndim != 1:
+        raise MetpotError(f"resample {r}: {len(idx)} indices but {len(lab)} labels")
+    if len(idx) and (idx.min() < 0 or idx.max() >= n):
+        raise MetpotError(f"resample {r}: sample position outside 0..{n - 1}")
+    return idx, lab
+
+
+def _co_clustered(n: int, groups: Sequence[tuple[np.ndarray, np.ndarray, int]]) -> np.ndarray:
+    """``C[i, j]`` = number of groupings in which ``i`` and ``j`` share a group.
+
+    ``groups`` holds, per resample, the sample positions, their 0-based group codes and
+    the number of groups. With ``Y`` the n x (total groups) 0/1 membership matrix,
+    ``C = Y Y^T`` (one BLAS rank-k update instead of one n x n scatter per resample); in
+    float32 the counts are exact integers below 2^24.
+    """
+    width = sum(g for _, _, g in groups)
+    dtype = np.float32 if len(groups) < 2**24 else np.float64
+    Y = np.zeros((n, width), dtype=dtype)
+    col = 0
+    for idx, codes, g in groups:
+        Y[idx, col + codes] = 1.0
+        col += g
+    return Y @ Y.T
+
+
+def _ratio(together: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``together / counts`` in float64 where ``counts > 0``, else 0."""
+    M = np.zeros(counts.shape, dtype=np.float64)
+    np.divide(together, counts, out=M, where=counts > 0, dtype=np.float64)
+    return M
 
 
 def consensus_matrix(
@@ -224,29 +336,23 @@ def consensus_matrix(
         How often each pair was drawn together (diagonal: how often each sample was drawn).
     """
     n = int(n_samples)
-    together = np.zeros((n, n))
-    counts = np.zeros((n, n))
-    n_resamples = 0
-    for indices, labels in resamples:
-        idx = np.asarray(indices, dtype=np.int64)
-        lab = np.asarray(labels)
-        if idx.shape != lab.shape or idx.ndim != 1:
-            raise MetpotError(f"resample {n_resamples}: {len(idx)} indices but {len(lab)} labels")
-        if len(idx) and (idx.min() < 0 or idx.max() >= n):
-            raise MetpotError(f"resample {n_resamples}: sample position outside 0..{n - 1}")
-        counts[np.ix_(idx, idx)] += 1.0
-        same = (lab[:, None] == lab[None, :]).astype(float)
-        together[np.ix_(idx, idx)] += same
-        n_resamples += 1
-    if n_resamples == 0:
+    drawn, clustered = [], []
+    for r, (indices, labels) in enumerate(resamples):
+        idx, lab = _check_resample(n, r, indices, labels)
+        levels, codes = np.unique(lab, return_inverse=True)
+        drawn.append((idx, np.zeros(len(idx), np.int64), 1))
+        clustered.append((idx, codes.reshape(-1), len(levels)))
+    if not drawn:
         raise MetpotError("consensus_matrix needs at least one resample")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        M = np.where(counts > 0, together / np.where(counts > 0, counts, 1.0), 0.0)
-    return (M, counts) if return_counts else M
+    counts = _co_clustered(n, drawn)
+    M = _ratio(_co_clustered(n, clustered), counts)
+    return (M, counts.astype(np.float64)) if return_counts else M
 
 
 def consensus_matrices(n_samples: int, tables: Iterable[pd.DataFrame]) -> dict[int, np.ndarray]:
     """Consensus matrices for every cluster number from :func:`cluster_resample` tables.
+
+    The co-sampling counts are computed once for all cluster numbers.
 
     Parameters
     ----------
@@ -259,6 +365,12 @@ def consensus_matrices(n_samples: int, tables: Iterable[pd.DataFrame]) -> dict[i
     -------
     dict
         k -> consensus matrix (see :func:`consensus_matrix`).
+
+    Notes
+    -----
+    Memory: the float32 co-sampling counts and one float32 co-clustering count matrix
+    (N^2 x 4 bytes each) besides the float64 results (N^2 x 8 bytes per k): 4.8 GB for
+    N = 10,000 and five cluster numbers.
     """
     tables = list(tables)
     if not tables:
@@ -269,19 +381,51 @@ def consensus_matrices(n_samples: int, tables: Iterable[pd.DataFrame]) -> dict[i
             raise MetpotError(
                 f"resample table {i} has cluster numbers {list(tab.columns)}, not {ks}"
             )
-    return {
-        k: consensus_matrix(
-            n_samples, ((tab.index.to_numpy(), tab.iloc[:, j].to_numpy()) for tab in tables)
-        )
-        for j, k in enumerate(ks)
-    }
+    n = int(n_samples)
+    checked = []
+    for r, tab in enumerate(tables):
+        labels = tab.to_numpy()
+        idx = _check_resample(n, r, tab.index.to_numpy(), labels[:, 0] if ks else [])[0]
+        checked.append((idx, labels))
+    counts = _co_clustered(n, [(idx, np.zeros(len(idx), np.int64), 1) for idx, _ in checked])
+    out = {}
+    for j, k in enumerate(ks):
+        groups = []
+        for idx, labels in checked:
+            levels, codes = np.unique(labels[:, j], return_inverse=True)
+            groups.append((idx, codes.reshape(-1), len(levels)))
+        out[k] = _ratio(_co_clustered(n, groups), counts)
+    return out
 
 
-def _upper(M: np.ndarray) -> np.ndarray:
+def _square_matrix(M) -> np.ndarray:
     M = np.asarray(M, dtype=float)
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
         raise MetpotError(f"consensus matrix must be square, got shape {M.shape}")
-    return M[np.triu_indices(M.shape[0], k=1)]
+    if M.shape[0] < 2:
+        raise MetpotError("consensus matrix needs at least 2 samples")
+    return M
+
+
+def _cdf_at(M: np.ndarray, points) -> np.ndarray:
+    """Fraction of the sample pairs (upper triangle) with consensus ``<= x + 1e-12``.
+
+    Counts by binning each row's upper part against the sorted points, without sorting or
+    gathering the n (n - 1) / 2 pair values (O(n^2 log(#points)), O(n) memory).
+    """
+    M = _square_matrix(M)
+    n = M.shape[0]
+    thr = np.asarray(points, dtype=float).reshape(-1) + 1e-12
+    order = np.argsort(thr, kind="stable")
+    edges = thr[order]
+    hist = np.zeros(len(edges) + 1, dtype=np.int64)
+    for i in range(n - 1):
+        # first point >= the value: the value counts at that point and all larger ones
+        hist += np.bincount(np.searchsorted(edges, M[i, i + 1 :], side="left"),
+                            minlength=len(edges) + 1)  # fmt: skip
+    cdf = np.empty(len(thr))
+    cdf[order] = np.cumsum(hist)[: len(edges)] / (n * (n - 1) // 2)
+    return cdf
 
 
 def consensus_cdf(
@@ -301,15 +445,15 @@ def consensus_cdf(
     x : numpy.ndarray
         The grid.
     cdf : numpy.ndarray
-        Fraction of pairs with consensus ``<= x``.
+        Fraction of pairs with consensus ``<= x`` (a tolerance of 1e-12 so that e.g. 0.3
+        counts at x = 0.3 despite floating point).
     """
-    values = np.sort(_upper(M))
     x = DEFAULT_GRID.copy() if grid is None else np.asarray(grid, dtype=float)
-    if len(values) == 0:
-        raise MetpotError("consensus matrix needs at least 2 samples")
-    # small tolerance so that e.g. 0.3 counts at x = 0.3 despite floating point
-    cdf = np.searchsorted(values, x + 1e-12, side="right") / len(values)
-    return x, cdf
+    return x, _cdf_at(M, x)
+
+
+def _area(x: np.ndarray, cdf: np.ndarray) -> float:
+    return float(np.sum(np.diff(x) * cdf[1:]))
 
 
 def cdf_area(M: np.ndarray, grid: Sequence[float] | None = None) -> float:
@@ -330,8 +474,12 @@ def cdf_area(M: np.ndarray, grid: Sequence[float] | None = None) -> float:
         pairs at 0 (more clusters); 0.99 * (fraction of pairs at 0) + 0.01 for a 0/1 matrix
         on the default grid.
     """
-    x, cdf = consensus_cdf(M, grid)
-    return float(np.sum(np.diff(x) * cdf[1:]))
+    return _area(*consensus_cdf(M, grid))
+
+
+def _check_pac_interval(lower: float, upper: float) -> None:
+    if not 0.0 <= lower < upper <= 1.0:
+        raise MetpotError(f"PAC needs 0 <= lower < upper <= 1, got {lower}, {upper}")
 
 
 def pac(M: np.ndarray, lower: float = 0.1, upper: float = 0.9) -> float:
@@ -350,9 +498,8 @@ def pac(M: np.ndarray, lower: float = 0.1, upper: float = 0.9) -> float:
         Fraction of sample pairs with ``lower < consensus <= upper``; 0 for a perfectly
         stable clustering, lower is better.
     """
-    if not 0.0 <= lower < upper <= 1.0:
-        raise MetpotError(f"PAC needs 0 <= lower < upper <= 1, got {lower}, {upper}")
-    _, cdf = consensus_cdf(M, [lower, upper])
+    _check_pac_interval(lower, upper)
+    cdf = _cdf_at(M, [lower, upper])
     return float(cdf[1] - cdf[0])
 
 
@@ -405,11 +552,17 @@ def sample_stability(M: np.ndarray, labels: Sequence) -> np.ndarray:
         NaN for a sample alone in its cluster.
     """
     M = np.asarray(M, dtype=float)
-    lab = _labels(labels, M.shape[0])
-    same = lab[:, None] == lab[None, :]
-    np.fill_diagonal(same, False)
-    n_same = same.sum(axis=1)
-    total = np.where(same, M, 0.0).sum(axis=1)
+    n = M.shape[0]
+    lab = _labels(labels, n)
+    n_same = np.empty(n, dtype=np.int64)
+    total = np.empty(n)
+    # row blocks: no n x n temporaries (each row is summed as a whole, as before)
+    for i0 in range(0, n, _ROW_BLOCK):
+        i1 = min(i0 + _ROW_BLOCK, n)
+        same = lab[i0:i1, None] == lab[None, :]
+        same[np.arange(i1 - i0), np.arange(i0, i1)] = False
+        n_same[i0:i1] = same.sum(axis=1)
+        total[i0:i1] = np.where(same, M[i0:i1], 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n_same > 0, total / np.maximum(n_same, 1), np.nan)
 
@@ -499,15 +652,20 @@ def consensus_summary(
     """
     if not matrices:
         raise MetpotError("consensus_summary needs at least one consensus matrix")
+    _check_pac_interval(lower, upper)
     ks = sorted(int(k) for k in matrices)
-    pacs = {k: pac(matrices[k], lower, upper) for k in ks}
-    areas = {k: cdf_area(matrices[k]) for k in ks}
-    deltas = delta_area(areas)
-    x = None
-    cdfs = {}
+    x = DEFAULT_GRID.copy() if grid is None else np.asarray(grid, dtype=float)
+    pacs, areas, cdfs = {}, {}, {}
     for k in ks:
-        x, cdf = consensus_cdf(matrices[k], grid)
-        cdfs[str(k)] = [round(float(v), 6) for v in cdf]
+        # one pass over each matrix: the default grid (area), the grid asked for, the PAC
+        # interval
+        points = np.concatenate([DEFAULT_GRID, x, [lower, upper]])
+        cdf = _cdf_at(matrices[k], points)
+        n_grid = len(DEFAULT_GRID)
+        areas[k] = _area(DEFAULT_GRID, cdf[:n_grid])
+        cdfs[str(k)] = [round(float(v), 6) for v in cdf[n_grid : n_grid + len(x)]]
+        pacs[k] = float(cdf[-1] - cdf[-2])
+    deltas = delta_area(areas)
     # ties in PAC (common on clean data, e.g. 0 at both k = 2 and 3) go to the larger area
     # under the CDF (the finer of the equally stable partitions), then to the smaller k
     best = min(ks, key=lambda k: (round(pacs[k], 12), -round(areas[k], 12), k))

@@ -216,3 +216,86 @@ def input_files(cohort_cfg: dict) -> list[dict]:
     if cohort_cfg.get("truth"):
         files.append({"layer": "truth", "path": cohort_cfg["truth"]})
     return [{**f, "path": str(Path(f["path"]))} for f in files]
+
+
+def check_time_unit(time: pd.Series, unit: str, column: str, path: str) -> None:
+    """Warn when follow-up times look implausible for their declared unit.
+
+    The median follow-up, converted to years, is expected between 0.1 and 30 years; outside
+    that range the unit is probably wrong (months declared for days: a median of 1,500
+    "months" is 125 years).
+    """
+    from metpot.config import YEAR_LENGTH
+
+    values = pd.to_numeric(time, errors="coerce").dropna()
+    if values.empty:
+        return
+    median = float(values.median())
+    years = median / YEAR_LENGTH[unit]
+    if years > 30 or years < 0.1:
+        warn_data(
+            f"{path}: column {column!r}: median follow-up {median:g} {unit} = {years:.3g} "
+            f"years is implausible for time_unit {unit!r}; check cohort.clinical.time_unit"
+        )
+
+
+def outcome_table(clinical: pd.DataFrame, clinical_cfg: dict) -> pd.DataFrame:
+    """Validated survival of every patient with clinical data, times converted to years.
+
+    Parameters
+    ----------
+    clinical : DataFrame
+        Clinical rows by sample id (:attr:`Cohort.clinical`).
+    clinical_cfg : dict
+        The validated ``cohort.clinical`` section (``time_unit`` required).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by sample id (clinical order): ``os_years``, ``os_event`` and, with PFS
+        configured, ``pfs_years``, ``pfs_event``; NaN where a patient's outcome is unusable
+        (named in a warning).
+    """
+    from metpot.config import YEAR_LENGTH
+    from metpot.survival import survival_frame
+
+    unit = clinical_cfg["time_unit"]
+    path = clinical_cfg["path"]
+    frames = {}
+    endpoints = [("os", "time", "event", "event_value")]
+    if clinical_cfg.get("pfs_time"):
+        endpoints.append(("pfs", "pfs_time", "pfs_event", "pfs_event_value"))
+    for name, t, e, v in endpoints:
+        check_time_unit(clinical[clinical_cfg[t]], unit, clinical_cfg[t], path)
+        value = clinical_cfg.get(v, clinical_cfg.get("event_value", 1))
+        try:
+            sf = survival_frame(clinical, clinical_cfg[t], clinical_cfg[e], value)
+        except MetpotError as exc:
+            raise MetpotError(f"{path}: {exc}") from None
+        frames[f"{name}_years"] = sf["time"] / YEAR_LENGTH[unit]
+        frames[f"{name}_event"] = sf["event"].astype(int)
+    out = pd.DataFrame(frames).reindex(clinical.index)
+    out.index.name = "sample_id"
+    return out
+
+
+def input_summary(cohort_cfg: dict, cohort: Cohort) -> list[dict]:
+    """SHA-256, size and shape of every input file (``inputs.json``)."""
+    from metpot.io import sha256
+
+    files = []
+    for item in input_files(cohort_cfg):
+        path = Path(item["path"])
+        n_rows, n_cols = cohort.shapes[item["layer"]]
+        name = path.name.lower().removesuffix(".gz")
+        files.append(
+            {
+                **item,
+                "format": name.rsplit(".", 1)[-1],
+                "sha256": sha256(path),
+                "bytes": path.stat().st_size,
+                "n_rows": int(n_rows),
+                "n_cols": int(n_cols),
+            }
+        )
+    return files

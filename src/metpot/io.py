@@ -296,11 +296,14 @@ def sha256(path: str | Path) -> str:
 
 
 def _atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, synced, then renamed over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -350,4 +353,33 @@ def _clean_json(obj: Any) -> Any:
 def write_json(obj: Any, path: str | Path) -> None:
     """Write strict JSON (NaN as null) atomically, keys in insertion order, 2-space indent."""
     text = json.dumps(_clean_json(obj), indent=2, default=_json_default, allow_nan=False) + "\n"
+    write_text(text, path)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write text atomically."""
     _atomic(Path(path), lambda p: p.write_text(text))
+
+
+def omics_ids(path: str | Path, layout: str = "features_x_samples") -> tuple[list[str], list[str]]:
+    """Sample ids and feature ids of an omics file, without parsing its values.
+
+    Text files are split on their delimiter only (quotes stripped); Parquet and GEO files are
+    read in full. Used by ``metpot validate`` to check a config in seconds.
+    """
+    path = Path(path)
+    _check_exists(path)
+    kind = _file_kind(path)
+    if kind in ("parquet", "geo"):
+        frame = read_omics(path, layout)
+        return list(frame.index), list(frame.columns)
+    text = read_text(path)
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if len(lines) < 2:
+        raise MetpotError(f"{path}: no data rows below the header")
+    if kind == "sniff":
+        kind = "tsv" if "\t" in lines[0] else "csv"
+    delimiter = "," if kind == "csv" else "\t"
+    header = [c.strip().strip('"') for c in lines[0].rstrip("\r").split(delimiter)[1:]]
+    first = [ln.split(delimiter, 1)[0].strip().strip('"') for ln in lines[1:]]
+    return (header, first) if layout == "features_x_samples" else (first, header)

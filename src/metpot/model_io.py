@@ -84,6 +84,42 @@ def untrusted_types(data: bytes) -> list[str]:
     return sorted(t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES)
 
 
+def _canonical(data: bytes) -> bytes:
+    """The same skops archive with canonical object ids and fixed entry dates.
+
+    skops names objects (``__id__``) and array files (``<id>.npy``) by Python's ``id()`` and
+    stamps entries with the time of writing, so the same model would give other bytes in
+    another process. Ids are renumbered in order of first appearance in ``schema.json`` and
+    every entry is dated 1980-01-01: a fixed seed gives a byte-identical file and SHA-256.
+    """
+    import io
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        entries = {i.filename: (i, src.read(i.filename)) for i in src.infolist()}
+    schema = entries["schema.json"][1].decode()
+    ids: dict[str, str] = {}
+    for m in re.finditer(r'"__id__": (\d+)|"(\d+)\.npy"', schema):
+        ids.setdefault(m.group(1) or m.group(2), str(len(ids) + 1))
+    schema = re.sub(r'("__id__": )(\d+)', lambda m: m.group(1) + ids[m.group(2)], schema)
+    schema = re.sub(r'"(\d+)\.npy"', lambda m: f'"{ids[m.group(1)]}.npy"', schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        renamed = {}
+        for name, (info, content) in entries.items():
+            stem = name.removesuffix(".npy")
+            new = f"{ids.get(stem, stem)}.npy" if name.endswith(".npy") else name
+            renamed[new] = (info, schema.encode() if name == "schema.json" else content)
+        for name in sorted(renamed):
+            info, content = renamed[name]
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = info.external_attr
+            dst.writestr(fixed, content)
+    return out.getvalue()
+
+
 def save_model(estimator: Any, path: str | Path, card: dict) -> dict:
     """Write a fitted estimator with skops and its model card beside it.
 
@@ -111,7 +147,7 @@ def save_model(estimator: Any, path: str | Path, card: dict) -> dict:
     import skops.io as sio
 
     path = Path(path)
-    data = sio.dumps(estimator)
+    data = _canonical(sio.dumps(estimator))
     bad = untrusted_types(data)
     if bad:
         raise ValueError(f"model holds types metpot does not trust: {', '.join(bad)}")

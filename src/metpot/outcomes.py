@@ -114,7 +114,7 @@ def analyse_endpoint(
     reference : str, optional
         Reference subtype of the Cox models; default the largest.
     landmarks : sequence of float
-        Times (in the endpoint's unit) where survival is reported.
+        Times (in the unit of ``time``) where survival is reported.
     integrated_table : mapping, optional
         subtype -> CRS group -> risk group; integrated groups are skipped when None.
     n_boot : int
@@ -128,9 +128,10 @@ def analyse_endpoint(
     -------
     dict
         ``logrank`` (dict), ``pairwise`` (DataFrame), ``km``/``landmarks``/``median``
-        (DataFrames), ``cox_subtype`` (CoxResult), and with ``crs``: ``cox_multivariable``,
-        ``lr_subtype`` (dict), ``zph`` (DataFrame), ``concordance`` and
-        ``concordance_differences`` (DataFrames), ``integrated`` (groups, KM and log-rank);
+        (DataFrames), ``cox_subtype`` (CoxResult), and with ``crs`` or ``covariates``:
+        ``cox_multivariable`` (subtype + risk score + covariates), ``lr_subtype`` (dict),
+        ``zph`` (DataFrame), ``concordance`` and ``concordance_differences`` (DataFrames);
+        with ``crs`` and ``integrated_table``: ``integrated`` (groups, KM and log-rank);
         ``data`` (time, event and subtype name of the patients analysed);
         ``metrics`` (flat dict of the headline numbers); ``n`` (patients analysed).
     """
@@ -167,8 +168,9 @@ def analyse_endpoint(
         "logrank.p": lr["p"],
     }
 
-    if crs is not None and len(crs):
-        both = [s for s in ids if s in crs.index]
+    has_crs = crs is not None and len(crs) > 0
+    if has_crs or covariates is not None:
+        both = [s for s in ids if s in crs.index] if has_crs else list(ids)
         if covariates is not None:
             complete = covariates.reindex(both).dropna()
             dropped = [s for s in both if s not in complete.index]
@@ -178,14 +180,18 @@ def analyse_endpoint(
                     f"multivariable Cox model: {name_list(dropped)}"
                 )
             both = list(complete.index)
+        what = "risk score" if has_crs else "covariates"
         if len(both) < 10:
-            raise MetpotError(f"only {len(both)} patients have subtype, risk score and survival")
+            raise MetpotError(f"only {len(both)} patients have subtype, {what} and survival")
         pos = pd.Series(np.arange(len(ids)), index=ids)[both].to_numpy()
         tb, eb = t[pos], e[pos]
-        score = crs.loc[both, "crs"].astype(float).rename("crs")
-        base = score.to_frame()
+        parts = []
+        if has_crs:
+            score = crs.loc[both, "crs"].astype(float).rename("crs")
+            parts.append(score.to_frame())
         if covariates is not None:
-            base = base.join(covariates.loc[both].astype(float))
+            parts.append(covariates.loc[both].astype(float))
+        base = pd.concat(parts, axis=1)
         sub = treatment_dummies(g.loc[both], reference=ref, prefix="subtype=", index=both)
         full = base.join(sub)
         reduced_fit = cox_ph(base, tb, eb)
@@ -203,19 +209,27 @@ def analyse_endpoint(
             "n": len(both),
         }
         out["zph"] = cox_zph(full_fit)
-        # Concordance compares the score alone with score + subtype, as published; the
-        # configured covariates belong to the Cox models above, not to this comparison.
+        # With a risk score, concordance compares the score alone with score + subtype, as
+        # published (covariates belong to the Cox models above); without one, the covariates
+        # alone with covariates + subtype.
+        clinical_name = "crs" if has_crs else "clinical"
+        clinical = score.to_frame() if has_crs else base
         designs = {
-            "crs": score.to_frame(),
+            clinical_name: clinical,
             "subtype": sub,
-            "crs_subtype": score.to_frame().join(sub),
+            f"{clinical_name}_subtype": clinical.join(sub),
         }
         lp = {}
         for name, design in designs.items():
             fit = cox_ph(design, tb, eb)
             lp[name] = design.to_numpy(float) @ np.nan_to_num(np.asarray(fit.coef, dtype=float))
         conc = concordance_table(
-            tb, eb, lp, n_boot=n_boot, seed=seed, compare=[("crs_subtype", "crs")]
+            tb,
+            eb,
+            lp,
+            n_boot=n_boot,
+            seed=seed,
+            compare=[(f"{clinical_name}_subtype", clinical_name)],
         )
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(both))
@@ -230,7 +244,7 @@ def analyse_endpoint(
             for m in table.columns.drop("predictor"):
                 metrics[f"c.{row.predictor}.{m}"] = float(getattr(row, m))
         metrics["lr_subtype.p"] = out["lr_subtype"]["p"]
-        if integrated_table is not None:
+        if has_crs and integrated_table is not None:
             out["integrated"] = _integrated(
                 tb, eb, g.loc[both], crs.loc[both, "crs_group"], integrated_table, landmarks
             )

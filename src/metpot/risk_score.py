@@ -17,7 +17,15 @@ import pandas as pd
 
 from metpot.errors import MetpotError, name_list, warn_data
 
-__all__ = ["FONG_FACTORS", "PITRODA_2018", "fong_score", "integrated_risk_groups"]
+__all__ = [
+    "FONG_FACTORS",
+    "INTEGRATED_PRESETS",
+    "KATIPALLY_2023",
+    "PITRODA_2018",
+    "fong_score",
+    "integrated_risk_groups",
+    "integrated_table",
+]
 
 #: The five Fong factors: result column -> description.
 FONG_FACTORS = {
@@ -34,6 +42,31 @@ PITRODA_2018: dict[str, dict[str, str]] = {
     "canonical": {"low": "intermediate", "high": "high"},
     "stromal": {"low": "intermediate", "high": "high"},
 }
+
+#: The 2023 validation (Katipally et al., JAMA Oncol 2023; CRS high from 2, ``crs.high_cutoff:
+#: 2``): low = immune or canonical with CRS < 2; intermediate = immune with CRS >= 2 or stromal
+#: with CRS < 2; high = canonical or stromal with CRS >= 2.
+KATIPALLY_2023: dict[str, dict[str, str]] = {
+    "immune": {"low": "low", "high": "intermediate"},
+    "canonical": {"low": "low", "high": "high"},
+    "stromal": {"low": "intermediate", "high": "high"},
+}
+
+#: Named tables for ``survival.integrated_groups``.
+INTEGRATED_PRESETS = {"pitroda2018": PITRODA_2018, "katipally2023": KATIPALLY_2023}
+
+
+def integrated_table(spec: str | Mapping[str, Mapping[str, str]]) -> dict:
+    """The integrated-groups table of a preset name or an explicit table."""
+    if isinstance(spec, str):
+        if spec not in INTEGRATED_PRESETS:
+            raise MetpotError(
+                f"config: survival.integrated_groups: no preset {spec!r} "
+                f"(presets: {', '.join(INTEGRATED_PRESETS)})"
+            )
+        return {k: dict(v) for k, v in INTEGRATED_PRESETS[spec].items()}
+    return {str(k): dict(v) for k, v in spec.items()}
+
 
 _YES = {"yes", "y", "true", "1", "positive", "pos"}
 _NO = {"no", "n", "false", "0", "negative", "neg"}

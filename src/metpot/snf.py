@@ -44,11 +44,15 @@ import pandas as pd
 import scipy.linalg
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.metrics import normalized_mutual_info_score
 
 from metpot import _snf_kernels as _k
+from metpot.clusters import choose_n_clusters
 from metpot.errors import MetpotError
 
 __all__ = [
+    "LANCZOS_MIN_SAMPLES",
+    "SOLVERS",
     "VARIANTS",
     "SNF",
     "affinity_matrix",
@@ -57,12 +61,14 @@ __all__ = [
     "dist2",
     "distance",
     "estimate_n_clusters",
+    "estimates_from_scores",
     "fuse",
     "group_predict",
     "nmi",
     "rank_features_by_nmi",
     "snf_pipeline",
     "spectral_clustering",
+    "spectral_clusterings",
     "standard_normalization",
 ]
 
@@ -90,8 +96,8 @@ def _check_variant(variant: str) -> str:
     return variant
 
 
-def _as_matrix(X, name: str, *, copy: bool = False) -> np.ndarray:
-    """Float64, C-contiguous, 2-D, finite copy/view of ``X``."""
+def _as_matrix(X, name: str, *, copy: bool = False, allow_nan: bool = False) -> np.ndarray:
+    """Float64, C-contiguous, 2-D, finite (or NaN, with ``allow_nan``) copy/view of ``X``."""
     if isinstance(X, pd.DataFrame):
         X = X.to_numpy()
     try:
@@ -104,8 +110,8 @@ def _as_matrix(X, name: str, *, copy: bool = False) -> np.ndarray:
         raise MetpotError(f"{name} must be a 2-D matrix, got {A.ndim} dimensions")
     if A.size == 0:
         raise MetpotError(f"{name} is empty (shape {A.shape})")
-    if not np.isfinite(A).all():
-        bad = np.argwhere(~np.isfinite(A))[0]
+    if not np.isfinite(A).all() and not (allow_nan and (np.isfinite(A) | np.isnan(A)).all()):
+        bad = np.argwhere(~(np.isfinite(A) | (allow_nan & np.isnan(A))))[0]
         raise MetpotError(
             f"{name} has a non-finite value {A[tuple(bad)]} at row {bad[0]}, column {bad[1]}"
         )
@@ -163,13 +169,18 @@ def _as_views(views, name: str = "views") -> list[np.ndarray]:
 # ------------------------------------------------------------------ preprocessing
 
 
-def standard_normalization(X) -> np.ndarray:
+def standard_normalization(X, *, ignore_nan: bool = False) -> np.ndarray:
     """Z-score every column (SNFtool ``standardNormalization``).
 
     Parameters
     ----------
     X : array_like, shape (n_samples, n_features)
         Data, samples in rows.
+    ignore_nan : bool
+        Accept missing values (NaN): each column's mean and sd are taken over its present
+        values, and missing values stay missing (a column with fewer than two present values
+        becomes all NaN). Infinite values are refused either way. Without missing values the
+        result is the same as with ``ignore_nan=False``.
 
     Returns
     -------
@@ -177,11 +188,21 @@ def standard_normalization(X) -> np.ndarray:
         ``(X - mean) / sd`` per column, ``sd`` with ``n - 1`` degrees of freedom; a
         column with ``sd == 0`` is divided by 1 (it becomes 0).
     """
-    A = _as_matrix(X, "X")
+    A = _as_matrix(X, "X", allow_nan=ignore_nan)
     if A.shape[0] < 2:
         raise MetpotError(f"standard_normalization needs at least 2 samples, got {A.shape[0]}")
-    mean = A.mean(axis=0)
-    sd = A.std(axis=0, ddof=1)
+    missing = np.isnan(A)
+    if ignore_nan and missing.any():
+        present = (~missing).sum(axis=0)
+        filled = np.where(missing, 0.0, A)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = filled.sum(axis=0) / present
+            dev = np.where(missing, 0.0, A - mean)
+            sd = np.sqrt((dev**2).sum(axis=0) / (present - 1))
+        sd[present < 2] = np.nan
+    else:
+        mean = A.mean(axis=0)
+        sd = A.std(axis=0, ddof=1)
     sd[sd == 0] = 1.0
     return (A - mean) / sd
 
@@ -454,6 +475,22 @@ def fuse(affinities, K: int = 20, t: int = 20, variant: str = "snftool-2.3") -> 
 
 # ------------------------------------------------------------------ spectral tools
 
+SOLVERS = ("auto", "dense", "lanczos")
+LANCZOS_MIN_SAMPLES = 500
+"""From this many samples on, ``solver="auto"`` uses Lanczos instead of the dense solver.
+
+Measured with ``bench/bench_clusters.py``: below a few hundred samples LAPACK's dense
+tridiagonal reduction is as fast and reproduces SNFtool's eigenvectors bit for bit more
+often; above, Lanczos wins by a factor that grows with n (its cost is O(n^2) per iteration
+and it needs only the few eigenpairs the clustering uses).
+"""
+
+
+def _check_solver(solver: str) -> str:
+    if solver not in SOLVERS:
+        raise MetpotError(f"unknown eigen solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+    return solver
+
 
 def _laplacian_sym(W: np.ndarray) -> np.ndarray:
     """``D^-1/2 (D - W) D^-1/2`` with zero degrees set to eps, as SNFtool builds it."""
@@ -465,6 +502,66 @@ def _laplacian_sym(W: np.ndarray) -> np.ndarray:
     L *= dis[:, None]
     L *= dis[None, :]
     return L
+
+
+def _laplacian_inplace(A: np.ndarray) -> np.ndarray:
+    """:func:`_laplacian_sym` overwriting ``A`` (the same operations, the same bits)."""
+    d = A.sum(axis=1)
+    d[d == 0] = _EPS
+    np.negative(A, out=A)
+    A[np.diag_indices_from(A)] += d
+    dis = 1.0 / np.sqrt(d)
+    A *= dis[:, None]
+    A *= dis[None, :]
+    return A
+
+
+def _use_lanczos(solver: str, n: int, n_pairs: int) -> bool:
+    if solver == "dense" or n_pairs >= n - 1:  # ARPACK needs fewer pairs than n
+        return False
+    return solver == "lanczos" or n >= LANCZOS_MIN_SAMPLES
+
+
+def _lanczos(A: np.ndarray, n_pairs: int, vectors: bool):
+    """The ``n_pairs`` smallest eigenpairs of the normalised Laplacian of ``A`` by Lanczos.
+
+    ``L = I - D^-1/2 A D^-1/2`` (degrees as :func:`_laplacian_sym`, zero degrees set to
+    eps): its smallest eigenvalues are ``1 - m`` for the largest ``m`` of
+    ``D^-1/2 A D^-1/2``, which ARPACK finds from products with ``A`` alone (no N x N
+    Laplacian is formed). Fixed start vector and ``tol=0`` (machine precision): the
+    result is deterministic and agrees with the dense solver to rounding.
+    Returns ascending eigenvalues (and the matching eigenvectors as columns).
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    n = A.shape[0]
+    d = A.sum(axis=1)
+    d[d == 0] = _EPS
+    dis = 1.0 / np.sqrt(d)
+
+    def matvec(x):
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        return dis * (A @ (dis * x))
+
+    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    v0 = np.random.default_rng(20260101).standard_normal(n)
+    out = eigsh(
+        op, k=n_pairs, which="LA", v0=v0, tol=0, maxiter=max(1000, 20 * n),
+        return_eigenvectors=vectors,
+    )  # fmt: skip
+    mu, vec = out if vectors else (out, None)
+    order = np.argsort(-mu, kind="stable")  # descending m = ascending 1 - m
+    lam = 1.0 - mu[order]
+    return (lam, vec[:, order]) if vectors else lam
+
+
+def _laplacian_eigenpairs(W, n_pairs: int, solver: str):
+    """Ascending eigenvalues and eigenvectors ``0 .. n_pairs - 1`` of SNFtool's Laplacian."""
+    A = _as_square(W, "W")
+    if _use_lanczos(solver, A.shape[0], n_pairs):
+        return _lanczos(A, n_pairs, True)
+    L = _laplacian_sym(A)
+    return scipy.linalg.eigh(L, subset_by_index=[0, n_pairs - 1], driver="evr", overwrite_a=True)
 
 
 def _discretisation(U: np.ndarray) -> np.ndarray:
@@ -491,7 +588,60 @@ def _discretisation(U: np.ndarray) -> np.ndarray:
     return labels
 
 
-def spectral_clustering(W, n_clusters: int) -> np.ndarray:
+def _labels_from_eigenpairs(lam: np.ndarray, vec: np.ndarray, k: int) -> np.ndarray:
+    """SNFtool type-3 labels for ``k`` clusters from the ascending eigenpairs 0..k+1."""
+    n = vec.shape[0]
+    hi = min(n - 1, k + 1)
+    lam, vec = lam[: hi + 1], vec[:, : hi + 1]
+    # R: eigen() returns decreasing eigenvalues, then a stable sort by |value|
+    lam, vec = lam[::-1], vec[:, ::-1]
+    order = np.argsort(np.abs(lam), kind="stable")[:k]
+    U = vec[:, order]
+    U = U / np.sqrt((U**2).sum(axis=1))[:, None]
+    return (_discretisation(U) + 1).astype(np.int64)
+
+
+def spectral_clusterings(W, ks: Iterable[int], solver: str = "auto") -> dict[int, np.ndarray]:
+    """:func:`spectral_clustering` for several numbers of clusters, one eigen-decomposition.
+
+    The eigenpairs ``0 .. max(ks) + 1`` of the Laplacian are computed once and every k
+    takes the ones SNFtool would (its k eigenvectors with the smallest ``|eigenvalue|``
+    among the first k + 2).
+
+    Parameters
+    ----------
+    W : array_like, shape (n, n)
+        Similarity network, e.g. :func:`fuse` output.
+    ks : iterable of int
+        Numbers of clusters, each ``1 <= k < n``.
+    solver : {"auto", "dense", "lanczos"}
+        ``"dense"``: LAPACK ``dsyevr`` on the Laplacian for the eigenpairs needed only;
+        ``"lanczos"``: ARPACK on products with ``W`` (no N x N Laplacian, O(n^2) per
+        iteration); ``"auto"``: Lanczos from :data:`LANCZOS_MIN_SAMPLES` samples on. Both
+        agree to rounding (last digits); the partitions are the same unless two
+        eigenvalues tie to rounding.
+
+    Returns
+    -------
+    dict
+        k -> labels 1..k (numpy.ndarray of int, shape (n,)), in the order of ``ks``.
+    """
+    _check_solver(solver)
+    A = _as_square(W, "W")
+    n = A.shape[0]
+    try:
+        k_list = [int(k) for k in ks]
+    except (TypeError, ValueError):
+        raise MetpotError(f"numbers of clusters must be integers, got {ks!r}") from None
+    if not k_list:
+        raise MetpotError("spectral_clusterings needs at least one number of clusters")
+    k_list = [_check_K(k, n, "n_clusters") for k in k_list]
+    n_pairs = min(n, max(k_list) + 2)
+    lam, vec = _laplacian_eigenpairs(A, n_pairs, solver)
+    return {k: _labels_from_eigenpairs(lam, vec, k) for k in k_list}
+
+
+def spectral_clustering(W, n_clusters: int, solver: str = "auto") -> np.ndarray:
     """Spectral clustering of a similarity network (SNFtool ``spectralClustering``, type 3).
 
     Normalised Laplacian ``D^-1/2 (D - W) D^-1/2``, the ``n_clusters`` eigenvectors with
@@ -504,24 +654,15 @@ def spectral_clustering(W, n_clusters: int) -> np.ndarray:
         Similarity network, e.g. :func:`fuse` output.
     n_clusters : int
         Number of clusters, ``1 <= n_clusters < n``.
+    solver : {"auto", "dense", "lanczos"}
+        Eigen solver, see :func:`spectral_clusterings`.
 
     Returns
     -------
     numpy.ndarray of int, shape (n,)
         Labels 1..n_clusters.
     """
-    A = _as_square(W, "W")
-    n = A.shape[0]
-    k = _check_K(n_clusters, n, "n_clusters")
-    L = _laplacian_sym(A)
-    hi = min(n - 1, k + 1)
-    lam, vec = scipy.linalg.eigh(L, subset_by_index=[0, hi], driver="evr")
-    # R: eigen() returns decreasing eigenvalues, then a stable sort by |value|
-    lam, vec = lam[::-1], vec[:, ::-1]
-    order = np.argsort(np.abs(lam), kind="stable")[:k]
-    U = vec[:, order]
-    U = U / np.sqrt((U**2).sum(axis=1))[:, None]
-    return (_discretisation(U) + 1).astype(np.int64)
+    return next(iter(spectral_clusterings(W, [n_clusters], solver).values()))
 
 
 def _candidates(candidates) -> list[int]:
@@ -537,8 +678,27 @@ def _candidates(candidates) -> list[int]:
     return cands
 
 
+def _estimate_eigenvalues(W, n_values: int, solver: str) -> np.ndarray:
+    """Ascending eigenvalues ``0 .. n_values - 1`` of the Laplacian of SNFtool's
+    ``estimateNumberOfClustersGivenGraph``: ``(W + W^T) / 2`` with a zero diagonal."""
+    W = _as_square(W, "W")
+    n = W.shape[0]
+    A = np.empty_like(W)
+    for i0 in range(0, n, 256):  # (W + t(W)) / 2 as R computes it, in row blocks
+        np.add(W[i0 : i0 + 256], W[:, i0 : i0 + 256].T, out=A[i0 : i0 + 256])
+        A[i0 : i0 + 256] /= 2
+    np.fill_diagonal(A, 0.0)
+    if _use_lanczos(solver, A.shape[0], n_values):
+        return _lanczos(A, n_values, False)
+    L = _laplacian_inplace(A)
+    lam = scipy.linalg.eigh(
+        L, eigvals_only=True, subset_by_index=[0, n_values - 1], driver="evr", overwrite_a=True
+    )
+    return np.sort(lam)
+
+
 def cluster_number_scores(
-    W, candidates: Iterable[int] = range(2, 6), variant: str = "snftool-2.3"
+    W, candidates: Iterable[int] = range(2, 6), variant: str = "snftool-2.3", solver: str = "auto"
 ) -> pd.DataFrame:
     """Eigen-gap and rotation cost of every candidate number of clusters.
 
@@ -547,7 +707,8 @@ def cluster_number_scores(
     eigenvalues ``l_1 <= l_2 <= ...``, the eigen-gap of k is ``|l_{k+1} - l_k|``
     (``snftool-2.2`` multiplies it by ``(1 - l_k) / (1 - l_{k+1})``; highest best) and
     the rotation cost ``(1 - l_{k+1}) / (1 - l_k) * n / (1 + eps)`` (lowest best; the
-    discretised eigenvectors are 0/1, so the cost does not depend on them).
+    discretised eigenvectors are 0/1, so the cost does not depend on them). Only the
+    eigenvalues ``l_1 .. l_{max(candidates) + 1}`` are computed.
 
     Parameters
     ----------
@@ -556,6 +717,8 @@ def cluster_number_scores(
     candidates : iterable of int
         Numbers of clusters to score (1 is dropped, as in SNFtool).
     variant : {"snftool-2.3", "snftool-2.2"}
+    solver : {"auto", "dense", "lanczos"}
+        Eigen solver, see :func:`spectral_clusterings`.
 
     Returns
     -------
@@ -565,16 +728,13 @@ def cluster_number_scores(
         keep the candidate order).
     """
     variant = _check_variant(variant)
+    _check_solver(solver)
     cands = _candidates(candidates)
-    A = _as_square(W, "W", copy=True)
+    A = _as_square(W, "W")
     n = A.shape[0]
     if max(cands) >= n:
         raise MetpotError(f"candidate {max(cands)} clusters is not below the {n} samples")
-    A = (A + A.T) / 2
-    np.fill_diagonal(A, 0.0)
-    L = _laplacian_sym(A)
-    lam = scipy.linalg.eigh(L, eigvals_only=True, subset_by_index=[0, max(cands)], driver="evr")
-    lam = np.sort(lam)
+    lam = _estimate_eigenvalues(A, max(cands) + 1, solver)
     ks = np.asarray(cands)
     gap = np.abs(lam[ks] - lam[ks - 1])
     if variant == "snftool-2.2":
@@ -596,8 +756,28 @@ def cluster_number_scores(
     )
 
 
+def estimates_from_scores(scores: pd.DataFrame) -> tuple[int, int | None, int, int | None]:
+    """The four SNFtool estimates from a :func:`cluster_number_scores` table.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Output of :func:`cluster_number_scores`.
+
+    Returns
+    -------
+    tuple of int
+        ``(eigengap_best, eigengap_second, rotation_cost_best, rotation_cost_second)``;
+        the second-best values are None when only one candidate was scored.
+    """
+    by_gap = scores.sort_values("eigengap_rank")["n_clusters"].tolist()
+    by_rot = scores.sort_values("rotation_cost_rank")["n_clusters"].tolist()
+    second = lambda xs: int(xs[1]) if len(xs) > 1 else None  # noqa: E731
+    return int(by_gap[0]), second(by_gap), int(by_rot[0]), second(by_rot)
+
+
 def estimate_n_clusters(
-    W, candidates: Iterable[int] = range(2, 6), variant: str = "snftool-2.3"
+    W, candidates: Iterable[int] = range(2, 6), variant: str = "snftool-2.3", solver: str = "auto"
 ) -> tuple[int, int | None, int, int | None]:
     """Best numbers of clusters (SNFtool ``estimateNumberOfClustersGivenGraph``).
 
@@ -609,6 +789,8 @@ def estimate_n_clusters(
         Numbers of clusters to consider.
     variant : {"snftool-2.3", "snftool-2.2"}
         ``snftool-2.2`` weights the eigen-gap (see :func:`cluster_number_scores`).
+    solver : {"auto", "dense", "lanczos"}
+        Eigen solver, see :func:`spectral_clusterings`.
 
     Returns
     -------
@@ -616,11 +798,7 @@ def estimate_n_clusters(
         ``(eigengap_best, eigengap_second, rotation_cost_best, rotation_cost_second)``;
         the second-best values are None when only one candidate is given.
     """
-    scores = cluster_number_scores(W, candidates, variant)
-    by_gap = scores.sort_values("eigengap_rank")["n_clusters"].tolist()
-    by_rot = scores.sort_values("rotation_cost_rank")["n_clusters"].tolist()
-    second = lambda xs: int(xs[1]) if len(xs) > 1 else None  # noqa: E731
-    return int(by_gap[0]), second(by_gap), int(by_rot[0]), second(by_rot)
+    return estimates_from_scores(cluster_number_scores(W, candidates, variant, solver))
 
 
 # --------------------------------------------------------------- high-level paths
@@ -762,7 +940,10 @@ def group_predict(
 def nmi(labels_a, labels_b) -> float:
     """Normalised mutual information of two labelings (SNFtool ``calNMI``).
 
-    ``MI(a, b) / sqrt(H(a) H(b))`` in bits; 0 when it is undefined (a single class).
+    ``MI(a, b) / sqrt(H(a) H(b))``: scikit-learn's ``normalized_mutual_info_score`` with
+    ``average_method="geometric"``, except that it is 0 when undefined (a labeling with a
+    single class), where calNMI's ``max(0, NaN, na.rm = TRUE)`` gives 0 and scikit-learn 1
+    if both labelings have a single class.
 
     Parameters
     ----------
@@ -778,20 +959,9 @@ def nmi(labels_a, labels_b) -> float:
         raise MetpotError(f"label vectors differ in length: {a.size} and {b.size}")
     if a.size == 0:
         raise MetpotError("label vectors are empty")
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    pxy = np.zeros((ia.max() + 1, ib.max() + 1))
-    np.add.at(pxy, (ia, ib), 1.0)
-    pxy /= a.size
-    px = pxy.sum(axis=1)
-    py = pxy.sum(axis=0)
-    nz = pxy > 0
-    mi = float(np.sum(pxy[nz] * np.log2(pxy[nz] / np.outer(px, py)[nz])))
-    ha = -float(np.sum(px * np.log2(px)))
-    hb = -float(np.sum(py * np.log2(py)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = mi / math.sqrt(ha * hb) if ha * hb > 0 else math.nan
-    return max(0.0, value) if not math.isnan(value) else 0.0
+    if np.unique(a).size < 2 or np.unique(b).size < 2:
+        return 0.0
+    return max(0.0, float(normalized_mutual_info_score(a, b, average_method="geometric")))
 
 
 def concordance_network_nmi(Ws: Sequence, n_clusters: int) -> np.ndarray:
@@ -883,7 +1053,9 @@ class SNF(ClusterMixin, BaseEstimator):
     variant : {"snftool-2.3", "snftool-2.2"}
         SNFtool generation.
     n_clusters : int or "auto"
-        Number of clusters; ``"auto"`` takes the eigen-gap best of ``candidates``.
+        Number of clusters; ``"auto"`` chooses among ``candidates`` as the workflow does
+        without consensus clustering (:func:`metpot.clusters.choose_n_clusters`): the
+        eigen-gap and rotation-cost bests when they agree, else the rotation-cost best.
     metric : str
         Distance between samples (see :func:`distance`).
     candidates : sequence of int
@@ -899,6 +1071,8 @@ class SNF(ClusterMixin, BaseEstimator):
         Fused network.
     n_clusters_ : int
         Number of clusters used.
+    n_clusters_reason_ : str
+        One sentence saying how :attr:`n_clusters_` was chosen.
     cluster_scores_ : pandas.DataFrame
         :func:`cluster_number_scores` of the fused network over ``candidates``.
     labels_ : numpy.ndarray of int
@@ -953,11 +1127,16 @@ class SNF(ClusterMixin, BaseEstimator):
             normalize=self.normalize,
         )
         self.cluster_scores_ = cluster_number_scores(self.fused_, self.candidates, self.variant)
-        if self.n_clusters == "auto":
-            best = self.cluster_scores_.sort_values("eigengap_rank")["n_clusters"].iloc[0]
-            self.n_clusters_ = int(best)
-        else:
-            self.n_clusters_ = int(self.n_clusters)
+        estimates = dict(
+            zip(
+                ("eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second"),
+                estimate_n_clusters(self.fused_, self.candidates, self.variant),
+                strict=True,
+            )
+        )
+        self.n_clusters_, self.n_clusters_reason_ = choose_n_clusters(
+            estimates, None, self.n_clusters
+        )
         self.labels_ = spectral_clustering(self.fused_, self.n_clusters_)
         return self
 

@@ -1,47 +1,53 @@
+wildcard_constraints:
+    chunk=r"\d+",
+    endpoint="os|pfs",
+
+
 rule consensus_chunk:
     """One chunk of the consensus resamples: the SNF pipeline and clustering on each."""
     input:
-        layer_files("preprocess"),
+        **inputs("consensus_chunk"),
     output:
-        f"{OUT}/clusters/consensus/chunk_{{chunk}}.tsv",
+        **outputs("consensus_chunk"),
     params:
         metpot=METPOT,
-        cfg=lambda w: step_config("cohort", "snf", "clusters"),
-        inp=folder_of("input"),
-        chunks=CONSENSUS_CHUNKS,
+        cfg=lambda w: sections("snf", "clusters"),
+        io=io_args,
     threads: 1
+    resources:
+        mem_mb=nxn_mem_mb(8),
+        runtime=60,
     log:
-        f"{OUT}/logs/consensus/chunk_{{chunk}}.log",
+        files("consensus_chunk").log,
     benchmark:
-        f"{OUT}/benchmarks/consensus_chunk_{{chunk}}.tsv"
+        files("consensus_chunk").benchmark
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} consensus --config-json {params.cfg:q} --in-dir {params.inp}"
-        " --chunk {wildcards.chunk} --chunks {params.chunks} --out {output}"
-        " --threads {threads} --log {log}"
+        "{params.metpot} consensus-chunk --config {params.cfg:q} {params.io}"
+        " --chunk {wildcards.chunk} --threads {threads} --log {log}"
 
 
 rule clusters:
     """Number of subtypes, assignments, consensus stability and agreement with truth."""
     input:
-        fused=f"{OUT}/snf/fused.parquet",
-        chunks=consensus_chunks(),
-        truth=truth_file(),
-        layer=ingested(f"{subtype_layer()}.parquet"),
+        **inputs("clusters"),
     output:
-        cluster_outputs(),
+        **outputs("clusters"),
     params:
         metpot=METPOT,
-        cfg=lambda w: step_config("snf", "clusters", "subtypes"),
-        truth=lambda w, input: f"--truth {input.truth}" if input.truth else "",
-        chunks=lambda w, input: " ".join(input.chunks),
-        out=folder_of(),
+        cfg=lambda w: sections("snf", "clusters", "subtypes"),
+        io=io_args,
+    threads: 1
+    resources:
+        mem_mb=nxn_mem_mb(14),
+        runtime=30,
     log:
-        f"{OUT}/logs/clusters.log",
+        files("clusters").log,
+    benchmark:
+        files("clusters").benchmark
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} clusters --config-json {params.cfg:q} --fused {input.fused}"
-        " --chunks {params.chunks} {params.truth} --layer {input.layer}"
-        " --out-dir {params.out} --log {log}"
+        "{params.metpot} clusters --config {params.cfg:q} {params.io}"
+        " --threads {threads} --log {log}"

@@ -1,28 +1,64 @@
-"""Helpers shared by the rules: config validation, paths, and the metpot command line."""
+"""Helpers shared by the rules: the config, the step contract, and the metpot command line.
 
-import json
+Every file a rule reads or writes comes from metpot.manifest (the step contract that the
+metpot commands and tracking share); rules pass them explicitly to their command.
+"""
+
+import copy
 import os
+import json
+import shlex
 import sys
+import time
+from pathlib import Path
 
 from snakemake.utils import validate
 
-from metpot.config import has_survival, validate_config
+from metpot import manifest
+from metpot.config import load_yaml, validate_config
 from metpot.errors import MetpotError
+from metpot.validate import check
 
 
 SCHEMA = workflow.source_path("../../config/schema.yaml")
+RUN_STARTED = time.time()
 
-# metpot's check first: it names the offending key in one line; snakemake's then fills defaults.
+# A user's config stands alone (`--configfile my.yaml`): the demo's config is read only when
+# no config was given (`snakemake --cores 2` in the repository runs the demo).
+if "cohort" not in config:
+    _demo = load_yaml(workflow.source_path("../../config/config.yaml"))
+    for _key, _value in dict(config).items():  # --config key=value overrides
+        _demo[_key] = _value
+    config.clear()
+    config.update(_demo)
+
+# metpot's check names every offending key; snakemake's validate then fills the same defaults.
 try:
     validate_config(config, SCHEMA)
 except MetpotError as exc:
-    sys.exit(f"metpot: error: {exc}")
+    sys.exit("\n".join(f"metpot: error: {line}" for line in str(exc).splitlines()))
 validate(config, schema=SCHEMA, set_default=True)
 
+OUT = manifest.out_dir(config)
+LAYERS = manifest.layers(config)
+SRC = Path(workflow.basedir) / "src"
+DEMO_FILES = (
+    set(manifest.step("demo_cohort", config).output_paths().values()) if "demo" in config else set()
+)
 
-OUT = "results"
-LAYERS = list(config["cohort"]["omics"])
-SRC = f"{workflow.basedir}/src"
+
+def _check_data():
+    """The data checks of `metpot validate`, once, before any job (not inside cluster jobs)."""
+    if not workflow.is_main_process:  # a job spawned by an executor: the main process checked
+        return
+    problems = check(copy.deepcopy(config), DEMO_FILES)
+    for p in problems:
+        print(f"metpot: {p.level}: {p.message}", file=sys.stderr)
+    if any(p.level == "error" for p in problems):
+        sys.exit(1)
+
+
+_check_data()
 
 
 def uses_conda():
@@ -30,138 +66,68 @@ def uses_conda():
     return any("conda" in str(m).lower() for m in methods)
 
 
-# Rules run the workflow's own metpot sources; with --sdm conda the python of the rule's
-# environment runs them, otherwise the python that runs snakemake (where metpot is installed).
-METPOT = (
-    f"PYTHONPATH={SRC}${{PYTHONPATH:+:$PYTHONPATH}} "
-    f"{'python' if uses_conda() else sys.executable} -m metpot.cli"
-)
+# Rules run the workflow's own metpot sources when the workflow sits in a source checkout; with
+# --sdm conda the python of the rule's environment runs them, otherwise the python that runs
+# snakemake (where metpot is installed).
+_PYTHONPATH = f"PYTHONPATH={SRC}${{PYTHONPATH:+:$PYTHONPATH}} " if SRC.is_dir() else ""
+METPOT = f"{_PYTHONPATH}{'python' if uses_conda() else sys.executable} -m metpot.cli"
 
 
-def step_config(*sections):
-    """The config sections a step needs, as JSON for the --config-json option."""
-    return json.dumps({s: config.get(s, {}) for s in sections})
+def sections(*names):
+    """The config sections a step depends on, as JSON (a change reruns only those steps)."""
+    keys = ("output_dir", "cohort", *names)
+    return json.dumps({k: config[k] for k in keys if k in config})
 
 
-def layer_files(folder):
-    return expand(f"{OUT}/{folder}/{{layer}}.parquet", layer=LAYERS)
+def files(step, **wildcards):
+    return manifest.step(step, config, **wildcards)
 
 
-def ingest_outputs():
-    files = layer_files("ingest") + [
-        ingested("samples.tsv"),
-        ingested("inputs.json"),
-        ingested("metrics.json"),
-    ]
-    if config["cohort"].get("clinical"):
-        files.append(ingested("clinical.parquet"))
-    if has_survival(config):
-        files.append(ingested("outcome.tsv"))
-    if config["cohort"].get("truth"):
-        files.append(ingested("truth.tsv"))
-    return files
+def inputs(step, **wildcards):
+    return files(step, **wildcards).inputs
 
 
-def ingested(name):
-    return f"{OUT}/ingest/{name}"
+def outputs(step, **wildcards):
+    """A step's outputs for `output:`, temporary ones marked temp()."""
+    return {
+        key: temp(o.path) if o.kind == "temp" else o.path
+        for key, o in files(step, **wildcards).outputs.items()
+    }
 
 
-def input_paths():
-    cohort = config["cohort"]
-    paths = [spec["path"] for spec in cohort["omics"].values()]
-    if cohort.get("clinical"):
-        paths.append(cohort["clinical"]["path"])
-    if cohort.get("truth"):
-        paths.append(cohort["truth"])
-    return paths
+def io_args(wildcards, input, output):
+    """Every named input and output of a job as --input/--output KEY=PATH arguments."""
+    args = []
+    for flag, named in (("--input", input), ("--output", output)):
+        for key, value in named.items():
+            for path in [value] if isinstance(value, str) else list(value):
+                args += [flag, f"{key}={path}"]
+    return shlex.join(args)
 
 
-CONSENSUS = config["clusters"]["consensus"]
-CONSENSUS_CHUNKS = min(CONSENSUS["chunks"], CONSENSUS["resamples"])
+def nxn_mem_mb(buffers, base=1000):
+    """mem_mb of a job holding `buffers` float64 N x N matrices, N = rows of its first input.
+
+    Evaluated when the job is about to run (before, the missing input defers it); each retry
+    (--retries) asks for 50% more. Measured in bench/resources.md.
+    """
+
+    def mem_mb(wildcards, input, attempt):
+        import pyarrow.parquet as pq
+
+        with open(input[0], "rb") as f:
+            n = pq.read_metadata(f).num_rows
+        return int((base + buffers * 8 * n * n / 2**20) * (1 + 0.5 * (attempt - 1)))
+
+    return mem_mb
 
 
-def consensus_chunks():
-    return expand(f"{OUT}/clusters/consensus/chunk_{{chunk}}.tsv", chunk=range(CONSENSUS_CHUNKS))
-
-
-def truth_file():
-    return [ingested("truth.tsv")] if config["cohort"].get("truth") else []
-
-
-def cluster_outputs():
-    files = [
-        f"{OUT}/clusters/assignments.tsv",
-        f"{OUT}/clusters/assignments_all_k.tsv",
-        f"{OUT}/clusters/n_clusters.json",
-        f"{OUT}/clusters/metrics.json",
-        f"{OUT}/clusters/subtypes.tsv",
-    ]
-    if CONSENSUS_CHUNKS:
-        files += [
-            f"{OUT}/clusters/consensus.json",
-            f"{OUT}/clusters/stability.tsv",
-            f"{OUT}/clusters/consensus_matrix.parquet",
-        ]
-    if config["cohort"].get("truth"):
-        files += [f"{OUT}/clusters/agreement.json", f"{OUT}/clusters/confusion.tsv"]
-    return files
-
-
-def subtype_layer():
-    return config.get("subtypes", {}).get("layer") or LAYERS[0]
-
-
-def has_crs():
-    return bool(config.get("crs")) and bool(config["cohort"].get("clinical"))
-
-
-def crs_outputs():
-    if not has_crs():
-        return []
-    return [f"{OUT}/risk_score/{f}" for f in ("crs.tsv", "summary.json", "metrics.json")]
-
-
-def survival_outputs():
-    if not has_survival(config):
-        return []
-    folders = [f"{OUT}/survival"]
-    if config["cohort"]["clinical"].get("pfs_time"):
-        folders.append(f"{OUT}/survival/pfs")
-    files = [f"{OUT}/survival/metrics.json"]
-    for folder in folders:
-        files += [f"{folder}/logrank.json", f"{folder}/km.tsv", f"{folder}/km_subtype.png"]
-        if has_crs():
-            files += [f"{folder}/concordance.tsv", f"{folder}/cox_multivariable.tsv"]
-    return files
+def final_outputs():
+    return manifest.final_outputs(config)
 
 
 def tracking_enabled():
     return config["tracking"]["enabled"]
-
-
-def analysis_outputs():
-    return (
-        ingest_outputs()
-        + layer_files("preprocess")
-        + [f"{OUT}/preprocess/summary.json", f"{OUT}/snf/fused.parquet"]
-        + cluster_outputs()
-        + crs_outputs()
-        + survival_outputs()
-    )
-
-
-def folder_of(kind="output"):
-    """A params function giving the folder of a rule's first output (or input)."""
-
-    def folder(wildcards, input, output):
-        return os.path.dirname((output if kind == "output" else input)[0])
-
-    return folder
-
-
-def final_outputs():
-    tracked = [f"{OUT}/mlflow_run.json"] if tracking_enabled() else []
-    return analysis_outputs() + tracked
 
 
 def record_failure(log):
@@ -170,4 +136,27 @@ def record_failure(log):
         return
     from metpot.tracking import log_failed_run
 
-    log_failed_run(config, OUT, log_text_or_path=log, workflow_dir=workflow.basedir)
+    log_failed_run(
+        config,
+        OUT,
+        manifest.analysis_outputs(config).values(),
+        RUN_STARTED,
+        snakemake_log=log,
+        workflow_dir=workflow.basedir,
+    )
+
+
+def clear_failure_records():
+    """onstart: failure records of an earlier run are not this run's (they are in MLflow)."""
+    from metpot.tracking import FAILED_RUN_FILE, FAILURE_SUFFIX
+
+    Path(OUT, FAILED_RUN_FILE).unlink(missing_ok=True)
+    for path in Path(OUT, "logs").rglob(f"*{FAILURE_SUFFIX}"):
+        path.unlink()
+
+
+def print_summary():
+    """onsuccess: the run's summary on the terminal."""
+    path = Path(manifest.step("summary", config).outputs["summary"].path)
+    if path.is_file():
+        print(f"\n{path.read_text()}", file=sys.stderr)

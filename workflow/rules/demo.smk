@@ -1,20 +1,20 @@
 rule demo_cohort:
-    """The SYNTHETIC demo cohort (used when config.yaml points at results/demo/)."""
+    """The SYNTHETIC demo cohort (config section `demo`)."""
     output:
-        mrna=f"{OUT}/demo/mrna.tsv.gz",
-        mirna=f"{OUT}/demo/mirna.tsv.gz",
-        clinical=f"{OUT}/demo/clinical.tsv",
-        truth=f"{OUT}/demo/truth.tsv",
-        readme=f"{OUT}/demo/README.txt",
+        **outputs("demo_cohort"),
     params:
         metpot=METPOT,
-        out=folder_of(),
-        n=config["demo"]["n_patients"],
-        seed=config["demo"]["seed"],
+        cfg=lambda w: sections("demo"),
+        io=io_args,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     log:
-        f"{OUT}/logs/demo_cohort.log",
+        files("demo_cohort").log,
+    benchmark:
+        files("demo_cohort").benchmark
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} simulate --out-dir {params.out} --n-patients {params.n}"
-        " --seed {params.seed} --log {log}"
+        "{params.metpot} demo-cohort --config {params.cfg:q} {params.io} --threads {threads} --log {log}"

@@ -1,16 +1,22 @@
 rule ingest:
     """Read, validate and align the omics layers, clinical table and known labels."""
     input:
-        input_paths(),
+        **inputs("ingest"),
     output:
-        ingest_outputs(),
+        **outputs("ingest"),
     params:
         metpot=METPOT,
-        cfg=lambda w: step_config("cohort"),
-        out=folder_of(),
+        cfg=lambda w: sections(),
+        io=io_args,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     log:
-        f"{OUT}/logs/ingest.log",
+        files("ingest").log,
+    benchmark:
+        files("ingest").benchmark
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} ingest --config-json {params.cfg:q} --out-dir {params.out} --log {log}"
+        "{params.metpot} ingest --config {params.cfg:q} {params.io} --threads {threads} --log {log}"

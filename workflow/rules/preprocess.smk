@@ -1,22 +1,23 @@
 rule preprocess:
     """Transform, impute, filter, select and scale each layer."""
     input:
-        ingest_outputs(),
+        **inputs("preprocess"),
     output:
-        layer_files("preprocess"),
-        summary=f"{OUT}/preprocess/summary.json",
-        metrics=f"{OUT}/preprocess/metrics.json",
+        **outputs("preprocess"),
     params:
         metpot=METPOT,
-        cfg=lambda w: step_config("cohort", "preprocess"),
-        inp=folder_of("input"),
-        out=folder_of(),
+        cfg=lambda w: sections("preprocess"),
+        io=io_args,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     log:
-        f"{OUT}/logs/preprocess.log",
+        files("preprocess").log,
     benchmark:
-        f"{OUT}/benchmarks/preprocess.tsv"
+        files("preprocess").benchmark
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} preprocess --config-json {params.cfg:q} --in-dir {params.inp}"
-        " --out-dir {params.out} --log {log}"
+        "{params.metpot} preprocess --config {params.cfg:q} {params.io}"
+        " --threads {threads} --log {log}"

@@ -1,23 +1,22 @@
 rule snf:
     """Per-layer affinity matrices and the fused network."""
     input:
-        layer_files("preprocess"),
+        **inputs("snf"),
     output:
-        fused=f"{OUT}/snf/fused.parquet",
-        affinities=expand(f"{OUT}/snf/affinity_{{layer}}.parquet", layer=LAYERS),
-        params=f"{OUT}/snf/params.json",
+        **outputs("snf"),
     params:
         metpot=METPOT,
-        cfg=lambda w: step_config("cohort", "snf"),
-        inp=folder_of("input"),
-        out=folder_of(),
-    threads: workflow.cores
+        cfg=lambda w: sections("snf"),
+        io=io_args,
+    threads: 2
+    resources:
+        mem_mb=nxn_mem_mb(8),
+        runtime=30,
     log:
-        f"{OUT}/logs/snf.log",
+        files("snf").log,
     benchmark:
-        f"{OUT}/benchmarks/snf.tsv"
+        files("snf").benchmark
     conda:
         "../../envs/core.yaml"
     shell:
-        "{params.metpot} snf --config-json {params.cfg:q} --in-dir {params.inp}"
-        " --out-dir {params.out} --threads {threads} --log {log}"
+        "{params.metpot} snf --config {params.cfg:q} {params.io} --threads {threads} --log {log}"

@@ -1,49 +1,51 @@
-if has_crs():
+if "risk_score" in manifest.analysis_steps(config):
 
     rule risk_score:
         """The Fong 1999 clinical risk score."""
         input:
-            clinical=ingested("clinical.parquet"),
+            **inputs("risk_score"),
         output:
-            crs_outputs(),
+            **outputs("risk_score"),
         params:
             metpot=METPOT,
-            cfg=lambda w: step_config("cohort", "crs"),
-            out=folder_of(),
+            cfg=lambda w: sections("crs"),
+            io=io_args,
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
         log:
-            f"{OUT}/logs/risk_score.log",
+            files("risk_score").log,
+        benchmark:
+            files("risk_score").benchmark
         conda:
             "../../envs/survival.yaml"
         shell:
-            "{params.metpot} risk-score --config-json {params.cfg:q} --clinical {input.clinical}"
-            " --out-dir {params.out} --log {log}"
+            "{params.metpot} risk-score --config {params.cfg:q} {params.io} --threads {threads} --log {log}"
 
 
-if has_survival(config):
+if "survival" in manifest.analysis_steps(config):
 
     rule survival:
-        """Survival by subtype, Cox models with the risk score, concordance, risk groups."""
+        """Survival of one endpoint by subtype, Cox models, concordance, risk groups."""
         input:
-            assignments=f"{OUT}/clusters/assignments.tsv",
-            subtypes=f"{OUT}/clusters/subtypes.tsv",
-            outcome=ingested("outcome.tsv"),
-            clinical=ingested("clinical.parquet"),
-            crs=crs_outputs()[:1],
+            **inputs("survival"),
         output:
-            survival_outputs(),
+            **outputs("survival"),
         params:
             metpot=METPOT,
-            cfg=lambda w: step_config("cohort", "survival", "seed"),
-            crs=lambda w, input: f"--crs {input.crs}" if input.crs else "",
-            out=folder_of(),
+            cfg=lambda w: sections("survival", "crs", "seed"),
+            io=io_args,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
         log:
-            f"{OUT}/logs/survival.log",
+            files("survival").log,
         benchmark:
-            f"{OUT}/benchmarks/survival.tsv"
+            files("survival").benchmark
         conda:
             "../../envs/survival.yaml"
         shell:
-            "{params.metpot} survival --config-json {params.cfg:q}"
-            " --assignments {input.assignments} --subtypes {input.subtypes}"
-            " --outcome {input.outcome} --clinical {input.clinical} {params.crs}"
-            " --out-dir {params.out} --log {log}"
+            "{params.metpot} survival --config {params.cfg:q} {params.io}"
+            " --endpoint {wildcards.endpoint} --threads {threads} --log {log}"

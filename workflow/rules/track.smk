@@ -15,18 +15,44 @@ if tracking_enabled():
         handler, in the snakemake process), so parallel jobs never race on it.
         """
         input:
-            analysis_outputs(),
+            **inputs("track"),
         output:
-            f"{OUT}/mlflow_run.json",
+            **outputs("track"),
         params:
             metpot=METPOT,
             cfg=lambda w: json.dumps(config),
-            results=folder_of(),
+            io=io_args,
             workflow=workflow.basedir,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
         log:
-            f"{OUT}/logs/track.log",
+            files("track").log,
         conda:
             "../../envs/tracking.yaml"
         shell:
-            "{params.metpot} track --config-json {params.cfg:q} --results {params.results}"
-            " --workflow-dir {params.workflow} --log {log}"
+            "{params.metpot} track --config {params.cfg:q} {params.io}"
+            " --workflow-dir {params.workflow} --threads {threads} --log {log}"
+
+
+rule summary:
+    """The run's summary: summary.txt, printed at the end of the run."""
+    input:
+        **inputs("summary"),
+    output:
+        **outputs("summary"),
+    params:
+        metpot=METPOT,
+        cfg=lambda w: json.dumps(config),
+        io=io_args,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    log:
+        files("summary").log,
+    conda:
+        "../../envs/core.yaml"
+    shell:
+        "{params.metpot} summary --config {params.cfg:q} {params.io} --threads {threads} --log {log}"

@@ -1,0 +1,230 @@
+"""Benchmark of the whole default workflow on synthetic cohorts of several sizes.
+
+For every N a fresh temporary working directory gets a COMPLETE config file: the
+repository's ``config/config.yaml`` with ``demo.n_patients = N`` (and, unless
+``--tracking``, ``tracking.enabled: false``), everything else kept. Then::
+
+    snakemake --snakefile <repo>/Snakefile --directory <tmp> --configfile <tmp>/config.yaml
+              --cores 2
+
+runs the default target (demo cohort -> ingest -> preprocess -> snf -> consensus chunks
+-> clusters -> risk score -> survival [-> tracking]). Reported per rule: wall seconds,
+CPU seconds and peak RSS from the workflow's ``benchmark:`` files (any ``*.tsv`` under the
+output folder's ``benchmarks/``; the output folder is the config's ``output_dir``,
+default ``results``); rules without a ``benchmark:`` file get their wall time from the
+snakemake log's job start/finish timestamps (1 s resolution, marked ``log``). Also the
+whole-workflow wall time, the peak RSS of the largest job (``getrusage`` of the
+children) and the growth between consecutive sizes.
+
+Usage::
+
+    python bench/bench_workflow.py --sizes 500 1000 2000 [--cores 2] [--tracking] [--keep]
+
+A warm-up run at N = 60 first fills the numba cache (``--no-warmup`` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_config(repo: Path, tmp: Path, n: int, tracking: bool) -> tuple[Path, str]:
+    """The repository's config with the size (and tracking) set; returns (path, output dir)."""
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    cfg.setdefault("demo", {})["n_patients"] = int(n)
+    if not tracking:
+        cfg.setdefault("tracking", {})["enabled"] = False
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path, str(cfg.get("output_dir") or "results")
+
+
+def _num(row: dict, key: str) -> float:
+    try:
+        return float(row.get(key) or "nan")
+    except ValueError:
+        return math.nan
+
+
+def parse_benchmarks(folder: Path, owners: dict[str, str] | None = None) -> dict[str, dict]:
+    """Per rule: jobs, summed wall s and CPU s, max RSS (MB), from snakemake benchmark TSVs.
+
+    Each ``*.tsv`` under ``folder`` (sub-folders too) is attributed to the rule whose job
+    declared it (``owners``: resolved path -> rule, from the snakemake log); a file no job
+    declared is named by its path below ``folder`` without a trailing ``_<number>``.
+    Files that cannot be read are skipped with a note.
+    """
+    owners = owners or {}
+    rules: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "s": 0.0, "cpu": 0.0, "rss": 0.0})
+    if not folder.is_dir():
+        return {}
+    for path in sorted(folder.rglob("*.tsv")):
+        rel = path.relative_to(folder).with_suffix("")
+        name = owners.get(str(path.resolve())) or re.sub(r"_\d+$", "", "/".join(rel.parts))
+        try:
+            with path.open() as fh:
+                rows = list(csv.DictReader(fh, delimiter="\t"))
+        except OSError as exc:
+            print(f"# skipped {path}: {exc}", file=sys.stderr)
+            continue
+        for row in rows[-1:]:  # one line per run; a repeated benchmark keeps the last
+            r = rules[name]
+            r["jobs"] += 1
+            r["s"] += _num(row, "s")
+            cpu = _num(row, "cpu_time")
+            r["cpu"] += 0.0 if math.isnan(cpu) else cpu
+            rss = _num(row, "max_rss")
+            if not math.isnan(rss):
+                r["rss"] = max(r["rss"], rss)
+    return dict(rules)
+
+
+_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+_START = re.compile(r"^\s*(?:local)?rule (\w+):$")
+_JOBID = re.compile(r"^\s*jobid: (\d+)$")
+_DONE = re.compile(r"^Finished job(?:id:)? (\d+)")
+_BENCH = re.compile(r"^\s*benchmark: (.+)$")
+
+
+def parse_log(text: str, workdir: Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """Per rule wall time (summed over its jobs) from snakemake's job timestamps, and the
+    rule of every benchmark file a job declared (resolved path -> rule)."""
+    now = None
+    pending = None
+    current = None
+    start: dict[str, tuple[str, datetime]] = {}
+    owners: dict[str, str] = {}
+    rules: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "s": 0.0})
+    for line in text.splitlines():
+        if m := _STAMP.match(line.strip()):
+            now = datetime.strptime(" ".join(m.group(1).split()), "%a %b %d %H:%M:%S %Y")
+        elif m := _START.match(line):
+            pending = current = m.group(1)
+        elif (m := _BENCH.match(line)) and current:
+            owners[str((workdir / m.group(1).strip()).resolve())] = current
+        elif (m := _JOBID.match(line)) and pending and now:
+            start[m.group(1)] = (pending, now)
+            pending = None
+        elif (m := _DONE.match(line.strip())) and now and m.group(1) in start:
+            rule, t0 = start.pop(m.group(1))
+            rules[rule]["jobs"] += 1
+            rules[rule]["s"] += (now - t0).total_seconds()
+    return dict(rules), owners
+
+
+def run_size(repo: Path, n: int, cores: int, tracking: bool, keep: bool) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix=f"metpot_bench_{n}_"))
+    try:
+        cfg, out_name = write_config(repo, tmp, n, tracking)
+        cmd = [
+            sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
+            "--directory", str(tmp), "--configfile", str(cfg), "--cores", str(cores),
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        log_text = proc.stdout + proc.stderr
+        (tmp / "snakemake.out").write_text(log_text)
+        if proc.returncode != 0:
+            print(log_text[-4000:], file=sys.stderr)
+            raise SystemExit(f"workflow failed at N = {n} (kept {tmp})")
+        from_log, owners = parse_log(log_text, tmp)
+        bench = parse_benchmarks(tmp / out_name / "benchmarks", owners)
+        rules = {}
+        for rule, r in from_log.items():
+            if rule == "all":  # the default target, no job
+                continue
+            if rule in bench:
+                rules[rule] = {**bench[rule], "source": "benchmark"}
+            else:
+                rules[rule] = {**r, "cpu": math.nan, "rss": math.nan, "source": "log"}
+        for rule, r in bench.items():
+            rules.setdefault(rule, {**r, "source": "benchmark"})
+        return {"n": n, "wall": wall, "rules": rules, "dir": str(tmp)}
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fmt(v: float, digits: int = 1) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--tracking", action="store_true", help="keep MLflow tracking on")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    ap.add_argument("--no-warmup", action="store_true")
+    ap.add_argument("--repo", type=Path, default=REPO, help="repository with the Snakefile")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = ap.parse_args(argv)
+
+    if not args.no_warmup:
+        run_size(args.repo, 60, args.cores, False, False)
+    results = []
+    for n in args.sizes:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        res = run_size(args.repo, n, args.cores, args.tracking, args.keep)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        # ru_maxrss of the children is a running maximum: only a new maximum is this size's
+        res["peak_job_rss_mb"] = peak / 1024 if peak > before or not results else math.nan
+        results.append(res)
+        print(f"\n### N = {n}: whole workflow {res['wall']:.1f} s wall ({args.cores} cores)")
+        if args.keep:
+            print(f"(kept {res['dir']})")
+        print("\n| rule | jobs | wall s (sum) | CPU s (sum) | max RSS MB | source |")
+        print("|---|---:|---:|---:|---:|---|")
+        for rule, r in sorted(res["rules"].items(), key=lambda kv: -kv[1]["s"]):
+            print(
+                f"| {rule} | {r['jobs']} | {fmt(r['s'])} | {fmt(r['cpu'])} | "
+                f"{fmt(r['rss'], 0)} | {r['source']} |"
+            )
+        print(f"\npeak RSS of the largest job: {fmt(res['peak_job_rss_mb'], 0)} MB")
+        sys.stdout.flush()
+
+    print("\n### Growth\n")
+    rules = sorted({r for res in results for r in res["rules"]})
+    head = " | ".join(f"N={res['n']}" for res in results)
+    print(f"| | {head} | growth (last / first) |")
+    print("|---|" + "---:|" * (len(results) + 1))
+
+    def row(name, values):
+        first, last = values[0], values[-1]
+        g = last / first if first and not math.isnan(first) and not math.isnan(last) else math.nan
+        print(f"| {name} | " + " | ".join(fmt(v) for v in values) + f" | {fmt(g, 2)} |")
+
+    row("whole workflow (wall s)", [res["wall"] for res in results])
+    for rule in rules:
+        row(rule, [res["rules"].get(rule, {}).get("s", math.nan) for res in results])
+    if len(results) > 1:
+        ratio = results[-1]["wall"] / results[0]["wall"]
+        size = results[-1]["n"] / results[0]["n"]
+        print(
+            f"\nwhole workflow: x{ratio:.2f} for x{size:.2f} samples "
+            f"(exponent {math.log(ratio) / math.log(size):.2f})"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,544 @@
+"""The step contract: every file each workflow step reads and writes, defined once.
+
+The workflow's rules declare exactly these inputs and outputs, the ``metpot`` command of each
+step writes exactly these outputs (and fails if it leaves one out or writes another), and
+tracking logs exactly these files. Paths are under ``config["output_dir"]`` (default
+``results``); which optional files exist (PFS, integrated risk groups, agreement with known
+labels, ...) follows from the config alone, never from what happens to be on disk.
+
+Each output has a *kind*, which decides what MLflow receives (``tracking.artifacts``):
+
+- ``patient``: patient-level data (omics matrices, per-patient tables); logged only with
+  ``tracking.artifacts: all``.
+- ``table`` (aggregate tables and JSON), ``figure``, ``metrics``, ``params``, ``model``,
+  ``text``: logged by default (``summary``).
+- ``temp``: intermediates nothing reads after the run (removed by Snakemake).
+
+A step is looked up with :func:`step`, which returns its :class:`StepFiles`. Wildcard values
+(``chunk``, ``endpoint``) may be given as ``"{chunk}"`` to obtain the rule's patterns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from metpot.config import (
+    endpoints,
+    has_clinical_model,
+    has_crs,
+    has_integrated_groups,
+    has_truth,
+    layer_preprocess,
+)
+
+KINDS = ("patient", "table", "figure", "metrics", "params", "model", "text", "temp")
+SUMMARY_KINDS = frozenset({"table", "figure", "metrics", "params", "model", "text"})
+FIGURE_FORMATS = ("svg", "png")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One declared output file: its path and kind."""
+
+    path: str
+    kind: str
+
+
+@dataclass
+class StepFiles:
+    """The files of one step (inputs: a path or a list of paths per key)."""
+
+    inputs: dict[str, str | list[str]] = field(default_factory=dict)
+    outputs: dict[str, Output] = field(default_factory=dict)
+    log: str = ""
+    benchmark: str = ""
+
+    def output_paths(self) -> dict[str, str]:
+        """Output key -> path."""
+        return {k: o.path for k, o in self.outputs.items()}
+
+
+def out_dir(config: dict) -> str:
+    """The output folder of a run."""
+    return str(config.get("output_dir") or "results").rstrip("/") or "."
+
+
+def layers(config: dict) -> list[str]:
+    """The omics layers, in config order."""
+    return list(config["cohort"]["omics"])
+
+
+def subtype_layer(config: dict) -> str:
+    """The layer whose features name the subtypes (``subtypes.layer``, else the first)."""
+    return config.get("subtypes", {}).get("layer") or layers(config)[0]
+
+
+def n_consensus_chunks(config: dict) -> int:
+    """Consensus resamples are split into this many jobs (0 without consensus)."""
+    cons = config["clusters"]["consensus"]
+    return min(cons["chunks"], cons["resamples"])
+
+
+class _Builder:
+    def __init__(self, config: dict, folder: str):
+        self.root = out_dir(config)
+        self.folder = folder
+        self.files = StepFiles()
+
+    def path(self, name: str, folder: str | None = None) -> str:
+        return f"{self.root}/{self.folder if folder is None else folder}/{name}"
+
+    def add(self, key: str, name: str, kind: str) -> None:
+        assert kind in KINDS, kind
+        self.files.outputs[key] = Output(self.path(name), kind)
+
+    def figure(self, key: str, name: str) -> None:
+        for fmt in FIGURE_FORMATS:
+            self.add(f"{key}_{fmt}", f"{name}.{fmt}", "figure")
+
+
+def _demo(config: dict) -> StepFiles:
+    b = _Builder(config, "demo")
+    for key, name in (
+        ("mrna", "mrna.tsv.gz"),
+        ("mirna", "mirna.tsv.gz"),
+        ("clinical", "clinical.tsv"),
+        ("truth", "truth.tsv"),
+    ):
+        b.add(key, name, "patient")
+    b.add("readme", "README.txt", "text")
+    return b.files
+
+
+def _ingest(config: dict) -> StepFiles:
+    b = _Builder(config, "ingest")
+    cohort = config["cohort"]
+    b.files.inputs = {f"layer_{n}": s["path"] for n, s in cohort["omics"].items()}
+    for name in layers(config):
+        b.add(f"layer_{name}", f"{name}.parquet", "patient")
+    b.add("samples", "samples.tsv", "patient")
+    b.add("inputs", "inputs.json", "table")
+    b.add("metrics", "metrics.json", "metrics")
+    if cohort.get("clinical"):
+        b.files.inputs["clinical"] = cohort["clinical"]["path"]
+        b.add("clinical", "clinical.parquet", "patient")
+    if endpoints(config):
+        b.add("outcome", "outcome.tsv", "patient")
+    if has_truth(config):
+        b.files.inputs["truth"] = cohort["truth"]
+        b.add("truth", "truth.tsv", "patient")
+    return b.files
+
+
+def _ingested(config: dict, key: str) -> str:
+    return _ingest(config).outputs[key].path
+
+
+def _preprocess(config: dict) -> StepFiles:
+    b = _Builder(config, "preprocess")
+    ingest = _ingest(config).outputs
+    b.files.inputs = {f"layer_{n}": ingest[f"layer_{n}"].path for n in layers(config)}
+    if "outcome" in ingest:
+        b.files.inputs["outcome"] = ingest["outcome"].path
+    for name in layers(config):
+        b.add(f"layer_{name}", f"{name}.parquet", "patient")
+        if layer_preprocess(config, name)["select"]["method"] == "cox":
+            b.add(f"cox_{name}", f"{name}.cox.tsv", "table")
+    b.add("summary", "summary.json", "table")
+    b.add("metrics", "metrics.json", "metrics")
+    return b.files
+
+
+def _preprocessed(config: dict) -> dict[str, str]:
+    out = _preprocess(config).outputs
+    return {f"layer_{n}": out[f"layer_{n}"].path for n in layers(config)}
+
+
+def _snf(config: dict) -> StepFiles:
+    b = _Builder(config, "snf")
+    b.files.inputs = _preprocessed(config)
+    b.add("fused", "fused.parquet", "patient")
+    for name in layers(config):
+        b.add(f"affinity_{name}", f"affinity_{name}.parquet", "patient")
+    b.add("params", "params.json", "params")
+    return b.files
+
+
+def _consensus_chunk(config: dict, chunk: int | str = "{chunk}") -> StepFiles:
+    b = _Builder(config, "clusters/consensus")
+    b.files.inputs = _preprocessed(config)
+    b.add("chunk", f"chunk_{chunk}.tsv", "temp")
+    b.files.log = f"{b.root}/logs/consensus/chunk_{chunk}.log"
+    b.files.benchmark = f"{b.root}/benchmarks/consensus_chunk_{chunk}.tsv"
+    return b.files
+
+
+def _clusters(config: dict) -> StepFiles:
+    b = _Builder(config, "clusters")
+    b.files.inputs = {
+        "fused": _snf(config).outputs["fused"].path,
+        "layer": _ingested(config, f"layer_{subtype_layer(config)}"),
+    }
+    chunks = [
+        _consensus_chunk(config, c).outputs["chunk"].path for c in range(n_consensus_chunks(config))
+    ]
+    if chunks:
+        b.files.inputs["chunks"] = chunks
+    if has_truth(config):
+        b.files.inputs["truth"] = _ingested(config, "truth")
+    b.add("assignments", "assignments.tsv", "patient")
+    b.add("assignments_all_k", "assignments_all_k.tsv", "patient")
+    b.add("n_clusters", "n_clusters.json", "table")
+    b.add("subtypes", "subtypes.tsv", "table")
+    b.add("metrics", "metrics.json", "metrics")
+    if chunks:
+        b.add("consensus", "consensus.json", "table")
+        b.add("stability", "stability.tsv", "patient")
+        b.add("consensus_matrix", "consensus_matrix.parquet", "patient")
+    if has_truth(config):
+        b.add("agreement", "agreement.json", "table")
+        b.add("confusion", "confusion.tsv", "table")
+    return b.files
+
+
+def _risk_score(config: dict) -> StepFiles:
+    b = _Builder(config, "risk_score")
+    b.files.inputs = {"clinical": _ingested(config, "clinical")}
+    b.add("crs", "crs.tsv", "patient")
+    b.add("summary", "summary.json", "table")
+    b.add("metrics", "metrics.json", "metrics")
+    return b.files
+
+
+def _km(b: _Builder, prefix: str, figure: str, config: dict) -> None:
+    b.add(f"{prefix}km", f"{prefix}km.tsv", "table")
+    b.add(f"{prefix}km_median", f"{prefix}km_median.tsv", "table")
+    if config["survival"]["landmarks_years"]:
+        b.add(f"{prefix}km_landmarks", f"{prefix}km_landmarks.tsv", "table")
+    b.figure(figure, figure)
+
+
+def _survival(config: dict, endpoint: str = "{endpoint}") -> StepFiles:
+    b = _Builder(config, f"survival/{endpoint}")
+    clusters = _clusters(config).outputs
+    b.files.inputs = {
+        "assignments": clusters["assignments"].path,
+        "subtypes": clusters["subtypes"].path,
+        "outcome": _ingested(config, "outcome"),
+    }
+    if config["cohort"]["clinical"].get("covariates"):
+        b.files.inputs["clinical"] = _ingested(config, "clinical")
+    if has_crs(config):
+        b.files.inputs["crs"] = _risk_score(config).outputs["crs"].path
+    b.add("logrank", "logrank.json", "table")
+    b.add("logrank_pairwise", "logrank_pairwise.tsv", "table")
+    _km(b, "", "km_subtype", config)
+    b.add("cox_subtype", "cox_subtype.tsv", "table")
+    b.add("cox_subtype_json", "cox_subtype.json", "table")
+    if has_clinical_model(config):
+        b.add("cox_multivariable", "cox_multivariable.tsv", "table")
+        b.add("cox_multivariable_json", "cox_multivariable.json", "table")
+        b.add("cox_zph", "cox_zph.tsv", "table")
+        b.add("concordance", "concordance.tsv", "table")
+        b.add("concordance_differences", "concordance_differences.tsv", "table")
+        b.figure("forest", "forest")
+    if has_integrated_groups(config):
+        b.add("integrated_groups", "integrated_groups.tsv", "patient")
+        b.add("integrated_cross", "integrated_cross.tsv", "table")
+        b.add("integrated_logrank", "integrated_logrank.json", "table")
+        _km(b, "integrated_", "km_integrated", config)
+    b.add("metrics", "metrics.json", "metrics")
+    b.files.log = f"{b.root}/logs/survival_{endpoint}.log"
+    b.files.benchmark = f"{b.root}/benchmarks/survival_{endpoint}.tsv"
+    return b.files
+
+
+# Models a classify job may name, for wildcard constraints (metpot.classify validates them).
+CLASSIFY_MODELS = (
+    "logistic",
+    "svm",
+    "random_forest",
+    "gradient_boosting",
+    "mlp",
+    "coxnet",
+    "rsf",
+    "crs",
+)
+
+
+def classify_config(config: dict) -> dict:
+    """The ``classify`` section with metpot.classify's defaults (without ``enabled``)."""
+    from metpot.classify import resolve_config
+
+    return resolve_config({k: v for k, v in config["classify"].items() if k != "enabled"})
+
+
+def target_kind(config: dict, target: str) -> str:
+    """``survival`` (an endpoint), ``landmark`` (``<endpoint>_landmark``) or ``categorical``."""
+    eps = endpoints(config)
+    if target in eps:
+        return "survival"
+    if target.endswith("_landmark") and target.removesuffix("_landmark") in eps:
+        return "landmark"
+    return "categorical"
+
+
+def classify_jobs(config: dict) -> list[tuple[str, str, str]]:
+    """The (target, model, feature set) fits of ``classify``, from the config alone."""
+    if not config["classify"]["enabled"]:
+        return []
+    from metpot.classify import CLASSIFIERS, expand_feature_sets
+
+    cfg = classify_config(config)
+    fsets = expand_feature_sets(layers(config), cfg["feature_sets"])
+    jobs = []
+    for target in cfg["targets"]:
+        if target_kind(config, target) == "survival":
+            for m in cfg["survival_models"]:
+                if m == "crs":
+                    if has_crs(config):
+                        jobs.append((target, m, "crs"))
+                else:
+                    jobs += [(target, m, fs) for fs in fsets]
+        else:
+            jobs += [(target, m, fs) for m in cfg["models"] if m in CLASSIFIERS for fs in fsets]
+    return jobs
+
+
+def _classify_inputs(config: dict) -> dict:
+    ingest = _ingest(config).outputs
+    inputs: dict = {f"layer_{n}": ingest[f"layer_{n}"].path for n in layers(config)}
+    targets = config["classify"].get("targets") or ["snf_subtype"]
+    if "snf_subtype" in targets:
+        clusters = _clusters(config).outputs
+        inputs["assignments"] = clusters["assignments"].path
+        inputs["subtypes"] = clusters["subtypes"].path
+    if "clinical" in ingest:
+        inputs["clinical"] = ingest["clinical"].path
+    if "outcome" in ingest:
+        inputs["outcome"] = ingest["outcome"].path
+    if has_crs(config):
+        inputs["crs"] = _risk_score(config).outputs["crs"].path
+    inputs["inputs"] = ingest["inputs"].path
+    return inputs
+
+
+def _classify_fit(
+    config: dict,
+    target: str = "{target}",
+    model: str = "{model}",
+    feature_set: str = "{feature_set}",
+) -> StepFiles:
+    name = f"{model}__{feature_set}"
+    b = _Builder(config, f"classify/fits/{target}/{name}")
+    b.files.inputs = _classify_inputs(config)
+    for key, kind in (
+        ("rows", "table"),
+        ("fold_metrics", "table"),
+        ("best_params", "table"),
+        ("features", "table"),
+        ("predictions", "patient"),
+        ("folds", "patient"),
+    ):
+        b.add(key, f"{key}.tsv", kind)
+    b.add("fit", "fit.json", "table")
+    b.add("params", "params.json", "params")
+    b.add("metrics", "metrics.json", "metrics")
+    b.files.outputs["model"] = Output(b.path(f"{name}.skops", f"classify/models/{target}"), "model")
+    b.files.outputs["card"] = Output(b.path(f"{name}.json", f"classify/models/{target}"), "model")
+    b.files.log = f"{b.root}/logs/classify/{target}/{name}.log"
+    b.files.benchmark = f"{b.root}/benchmarks/classify/{target}/{name}.tsv"
+    return b.files
+
+
+def classify_targets(config: dict) -> list[str]:
+    """The classify targets of the config (empty when classify is off)."""
+    return list(dict.fromkeys(t for t, _, _ in classify_jobs(config)))
+
+
+def _classify(config: dict) -> StepFiles:
+    b = _Builder(config, "classify")
+    fits: dict[str, list[str]] = {}
+    for job in classify_jobs(config):
+        for key, o in _classify_fit(config, *job).outputs.items():
+            if key not in ("model", "params", "metrics"):
+                fits.setdefault(key, []).append(o.path)
+    b.files.inputs = fits
+    b.add("comparison", "comparison.tsv", "table")
+    b.add("vs_crs", "vs_crs.tsv", "table")
+    b.add("decision_curve", "decision_curve.tsv", "table")
+    b.add("best", "best.tsv", "table")
+    b.add("predictions", "predictions.tsv", "patient")
+    b.add("folds", "folds.tsv", "patient")
+    for target in classify_targets(config):
+        b.add(f"features_{target}", f"features_{target}.tsv", "table")
+    if has_crs(config) and endpoints(config):
+        b.figure("vs_crs_figure", "vs_crs")
+    b.add("metrics", "metrics.json", "metrics")
+    return b.files
+
+
+def subtype_target(config: dict) -> str | None:
+    """The first categorical classify target (the one scoring uses by default)."""
+    for target in classify_targets(config):
+        if target_kind(config, target) == "categorical":
+            return target
+    return None
+
+
+def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
+    b = _Builder(config, f"score/{cohort}")
+    spec = config["score"]["cohorts"].get(cohort, {}) if "{" not in cohort else {}
+    inputs: dict = {}
+    for name, layer in spec.get("omics", {}).items():
+        inputs[f"layer_{name}"] = layer["path"]
+    if spec.get("clinical"):
+        inputs["clinical"] = spec["clinical"]["path"]
+    model = config["score"].get("model")
+    if model and not model.startswith("models:/"):
+        inputs["model"] = model
+    elif not model:
+        target = subtype_target(config)
+        cards = [
+            _classify_fit(config, t, m, fs).outputs["card"].path
+            for t, m, fs in classify_jobs(config)
+            if t == target
+        ]
+        inputs["cards"] = cards
+    if config["score"]["method"] in ("snf_propagation", "all"):
+        ingest = _ingest(config).outputs
+        inputs.update({f"train_{n}": ingest[f"layer_{n}"].path for n in layers(config)})
+        clusters = _clusters(config).outputs
+        inputs["assignments"] = clusters["assignments"].path
+        inputs["subtypes"] = clusters["subtypes"].path
+    b.files.inputs = inputs
+    b.add("predictions", "predictions.tsv", "patient")
+    b.add("summary", "summary.json", "table")
+    if config["score"]["method"] == "all":
+        b.add("agreement", "agreement.tsv", "table")
+    b.add("metrics", "metrics.json", "metrics")
+    b.files.log = f"{b.root}/logs/score_{cohort}.log"
+    b.files.benchmark = f"{b.root}/benchmarks/score_{cohort}.tsv"
+    return b.files
+
+
+def score_cohorts(config: dict) -> list[str]:
+    """The cohorts ``score`` scores."""
+    return list((config.get("score") or {}).get("cohorts", {}))
+
+
+def analysis_outputs(config: dict) -> dict[str, Output]:
+    """Every output of the analysis steps (not tracking or the summary), by unique path."""
+    found: dict[str, Output] = {}
+    for name in analysis_steps(config):
+        for files in expand_step(name, config):
+            for o in files.outputs.values():
+                found[o.path] = o
+    return found
+
+
+def _track(config: dict) -> StepFiles:
+    b = _Builder(config, ".")
+    outputs = analysis_outputs(config)
+    b.files.inputs = {"results": sorted(p for p, o in outputs.items() if o.kind != "temp")}
+    b.files.outputs["run"] = Output(f"{b.root}/mlflow_run.json", "text")
+    return b.files
+
+
+def _summary(config: dict) -> StepFiles:
+    b = _Builder(config, ".")
+    inputs: dict[str, str | list[str]] = {
+        "ingest_metrics": _ingested(config, "metrics"),
+        "samples": _ingested(config, "samples"),
+        "preprocess": _preprocess(config).outputs["summary"].path,
+        "n_clusters": _clusters(config).outputs["n_clusters"].path,
+        "subtypes": _clusters(config).outputs["subtypes"].path,
+    }
+    if has_truth(config):
+        inputs["agreement"] = _clusters(config).outputs["agreement"].path
+    survival = [_survival(config, e).outputs["metrics"].path for e in endpoints(config)]
+    if survival:
+        inputs["survival"] = survival
+    if classify_jobs(config):
+        inputs["classify_best"] = _classify(config).outputs["best"].path
+        inputs["classify_vs_crs"] = _classify(config).outputs["vs_crs"].path
+    scored = [_score(config, c).outputs["summary"].path for c in score_cohorts(config)]
+    if scored:
+        inputs["score"] = scored
+    if config["tracking"]["enabled"]:
+        inputs["run"] = _track(config).outputs["run"].path
+    b.files.inputs = inputs
+    b.files.outputs["summary"] = Output(f"{b.root}/summary.txt", "text")
+    return b.files
+
+
+_STEPS: dict[str, Callable[..., StepFiles]] = {
+    "demo_cohort": _demo,
+    "ingest": _ingest,
+    "preprocess": _preprocess,
+    "snf": _snf,
+    "consensus_chunk": _consensus_chunk,
+    "clusters": _clusters,
+    "risk_score": _risk_score,
+    "survival": _survival,
+    "classify_fit": _classify_fit,
+    "classify": _classify,
+    "score": _score,
+    "track": _track,
+    "summary": _summary,
+}
+
+
+def analysis_steps(config: dict) -> list[str]:
+    """The analysis steps this config runs, in order (tracking and summary excluded)."""
+    names = ["ingest", "preprocess", "snf"]
+    if n_consensus_chunks(config):
+        names.append("consensus_chunk")
+    names.append("clusters")
+    if has_crs(config):
+        names.append("risk_score")
+    if endpoints(config):
+        names.append("survival")
+    if classify_jobs(config):
+        names += ["classify_fit", "classify"]
+    if score_cohorts(config):
+        names.append("score")
+    return names
+
+
+def step(name: str, config: dict, **wildcards) -> StepFiles:
+    """The files of one step (``wildcards``: ``chunk``, ``endpoint``)."""
+    if name not in _STEPS:
+        raise KeyError(f"no workflow step named {name!r}")
+    files = _STEPS[name](config, **wildcards)
+    if not files.log:
+        suffix = "".join(f"_{v}" for v in wildcards.values())
+        files.log = f"{out_dir(config)}/logs/{name}{suffix}.log"
+        files.benchmark = f"{out_dir(config)}/benchmarks/{name}{suffix}.tsv"
+    return files
+
+
+def expand_step(name: str, config: dict) -> list[StepFiles]:
+    """Every job of a step with concrete wildcard values."""
+    if name == "consensus_chunk":
+        return [step(name, config, chunk=c) for c in range(n_consensus_chunks(config))]
+    if name == "survival":
+        return [step(name, config, endpoint=e) for e in endpoints(config)]
+    if name == "classify_fit":
+        return [
+            step(name, config, target=t, model=m, feature_set=fs)
+            for t, m, fs in classify_jobs(config)
+        ]
+    if name == "score":
+        return [step(name, config, cohort=c) for c in score_cohorts(config)]
+    return [step(name, config)]
+
+
+def final_outputs(config: dict) -> list[str]:
+    """What a full run produces (the workflow's default target), temporary files excluded."""
+    paths = [p for p, o in analysis_outputs(config).items() if o.kind != "temp"]
+    if config["tracking"]["enabled"]:
+        paths.append(_track(config).outputs["run"].path)
+    paths.append(_summary(config).outputs["summary"].path)
+    return paths

@@ -1,0 +1,81 @@
+if "classify" in manifest.analysis_steps(config):
+
+    wildcard_constraints:
+        model="|".join(manifest.CLASSIFY_MODELS),
+
+
+    rule classify_fit:
+        """Nested cross-validation of one target x model x feature set, and its final model."""
+        input:
+            **inputs("classify_fit"),
+        output:
+            **outputs("classify_fit"),
+        params:
+            metpot=METPOT,
+            cfg=lambda w: sections("classify", "seed"),
+            io=io_args,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        log:
+            files("classify_fit").log,
+        benchmark:
+            files("classify_fit").benchmark
+        conda:
+            "../../envs/core.yaml"
+        shell:
+            "{params.metpot} classify-fit --config {params.cfg:q} {params.io}"
+            " --target {wildcards.target:q} --model {wildcards.model}"
+            " --feature-set {wildcards.feature_set:q} --threads {threads} --log {log}"
+
+
+    rule classify:
+        """Every fit compared: metrics with CIs, best model per target, against the CRS."""
+        input:
+            **inputs("classify"),
+        output:
+            **outputs("classify"),
+        params:
+            metpot=METPOT,
+            cfg=lambda w: sections("classify", "seed"),
+            io=io_args,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        log:
+            files("classify").log,
+        benchmark:
+            files("classify").benchmark
+        conda:
+            "../../envs/core.yaml"
+        shell:
+            "{params.metpot} classify --config {params.cfg:q} {params.io} --threads {threads} --log {log}"
+
+
+if "score" in manifest.analysis_steps(config):
+
+    rule score:
+        """Subtype, confidence, flags and risk group of every patient of a new cohort."""
+        input:
+            unpack(lambda w: inputs("score", cohort=w.cohort)),
+        output:
+            **outputs("score"),
+        params:
+            metpot=METPOT,
+            cfg=lambda w: sections("score", "crs", "snf", "survival"),
+            io=io_args,
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        log:
+            files("score").log,
+        benchmark:
+            files("score").benchmark
+        conda:
+            "../../envs/core.yaml"
+        shell:
+            "{params.metpot} score --config {params.cfg:q} {params.io}"
+            " --cohort {wildcards.cohort:q} --threads {threads} --log {log}"
