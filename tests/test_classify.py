@@ -138,11 +138,10 @@ def test_pipeline_steps_are_fitted_on_training_data_only():
     pipe.fit(X.iloc[:20], np.array(["a", "b"] * 10))
     med = np.median(X.iloc[1:20, 0])
     assert pipe.named_steps["missing"].median_[0] == pytest.approx(med)
-    np.testing.assert_allclose(
-        pipe.named_steps["scale"].mean_,
-        pipe[:3].transform(X.iloc[:20]).mean(axis=0).to_numpy() * 0
-        + pipe.named_steps["scale"].mean_,
-    )
+    before_scale = pipe[:2].transform(X.iloc[:20]).to_numpy()
+    np.testing.assert_allclose(pipe.named_steps["scale"].mean_, before_scale.mean(axis=0))
+    every = pipe[:2].transform(X).to_numpy().mean(axis=0)
+    assert not np.allclose(pipe.named_steps["scale"].mean_, every)  # test samples not used
     kept = pipe[:-1].get_feature_names_out()
     assert sum(c.startswith("mrna:") for c in kept) == 10 and len(kept) == 15
 
@@ -409,3 +408,37 @@ def test_tcga_coad_subtype_from_each_layer():
     for fs in ("mrna", "mirna", "all"):
         ba = _ba(C.fit_one(target, "logistic", fs, layers, cfg, refit=False))
         assert ba["ci_low"] > 1 / 3, fs  # better than chance for three classes
+
+
+def test_build_targets_and_a_landmark_target_end_to_end(small_fit):
+    res, layers, target, crs, surv, cfg = small_fit
+    clinical = pd.DataFrame({"response": ["yes", "no"] * 30}, index=surv.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        targets = C.build_targets(
+            ["snf_subtype", "os", "os_landmark", "response"], clinical=clinical,
+            subtypes=target.y, endpoints={"os": surv}, landmark_years=2, time_unit="months",
+        )  # fmt: skip
+    assert [t.kind for t in targets.values()] == ["categorical", "survival", "landmark",
+                                                  "categorical"]  # fmt: skip
+    assert targets["os_landmark"].landmark == 24.0
+    with pytest.raises(MetpotError, match="neither snf_subtype, an endpoint"):
+        C.build_targets(["stage"], clinical=clinical, endpoints={"os": surv})
+    lm = C.fit_one(targets["os_landmark"], "logistic", "mrna", layers, cfg, crs=crs)
+    assert lm["landmark"] == 24.0
+    assert set(lm["rows"]["metric"]) >= {"auroc", "balanced_accuracy"}
+    both = C.assemble([res, lm], cfg)
+    assert set(both["best"]["target"]) == {"snf_subtype", "os_landmark"}
+    assert set(both["vs_crs"]["target"]) == {"snf_subtype", "os_landmark"}
+    assert set(both["decision_curve"]["landmark"]) == {24.0, 36.0}
+    assert set(both["folds"].columns) == {"target", "sample", "repeat", "fold"}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("model", C.CLASSIFIERS)
+def test_every_classifier_takes_numeric_looking_labels(model):
+    """TCGA subtypes are "1".."4": every classifier must fit them (class weights included)."""
+    X = C.feature_matrix(_random_layers(30, (8, 4)), "all")
+    y = np.array(["1", "2", "3"] * 10, dtype=object)
+    pipe = C.build_pipeline(model, top_variance=5).fit(X, y)
+    assert list(pipe.classes_) == ["1", "2", "3"]

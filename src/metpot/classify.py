@@ -731,9 +731,14 @@ def univariate_scores(X, y) -> np.ndarray:
 
 
 class SignatureSelector(_FrameStep):
-    """A compact signature: the top columns by a supervised univariate score
-    (:func:`univariate_scores`), chosen in ``fit`` -- so, in a pipeline, within the training
-    folds only. Ties are broken by column order.
+    """A compact signature chosen by supervised univariate scores in ``fit`` -- so, in a
+    pipeline, within the training folds only.
+
+    For more than two classes the columns are ranked one class against the rest (ANOVA F of
+    ``y == c``) and taken in turn from each class's ranking (round robin, classes in sorted
+    order, skipping columns already taken), so that one strongly separated class cannot fill
+    the whole signature; for two classes, by the ANOVA F; for a survival target, by the Cox
+    score chi-square (:func:`univariate_scores`). Ties are broken by column order.
 
     Parameters
     ----------
@@ -742,15 +747,24 @@ class SignatureSelector(_FrameStep):
     quotas : dict, optional
         Layer -> columns kept from that layer (e.g. ``{"mrna": 24, "mirna": 7}``); when
         given, ``size`` is not used.
+    per_class : bool
+        Round robin over the classes' one-vs-rest rankings (more than two classes only);
+        False ranks by the multi-class ANOVA F alone.
     """
 
-    def __init__(self, size: int = 31, quotas: dict | None = None):
+    def __init__(self, size: int = 31, quotas: dict | None = None, per_class: bool = True):
         self.size = size
         self.quotas = quotas
+        self.per_class = per_class
 
     def fit(self, X, y):
         values = self._start(X)
+        y = np.asarray(y)
         self.scores_ = univariate_scores(values, y)
+        if self.per_class and y.dtype.names is None and len(np.unique(y)) > 2:
+            rankings = [univariate_scores(values, y == c) for c in np.unique(y)]
+        else:
+            rankings = [self.scores_]
         keep = np.zeros(self.n_features_in_, dtype=bool)
         cols = np.arange(self.n_features_in_)
         if self.quotas:
@@ -765,8 +779,18 @@ class SignatureSelector(_FrameStep):
         else:
             groups = [(cols, int(self.size))]
         for idx, k in groups:
-            order = np.lexsort((idx, -self.scores_[idx]))
-            keep[idx[order[:k]]] = True
+            orders = [idx[np.lexsort((idx, -score[idx]))] for score in rankings]
+            taken: list[int] = []
+            seen: set[int] = set()
+            pos = [0] * len(orders)
+            while len(taken) < min(k, len(idx)):
+                for c, order in enumerate(orders):
+                    while pos[c] < len(order) and order[pos[c]] in seen:
+                        pos[c] += 1
+                    if pos[c] < len(order) and len(taken) < k:
+                        taken.append(int(order[pos[c]]))
+                        seen.add(int(order[pos[c]]))
+            keep[taken] = True
         self.keep_ = keep
         return self
 
@@ -878,8 +902,9 @@ def make_model(name: str, seed: int = 0):
     if name == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
+        # "balanced_subsample": scikit-learn 1.9's "balanced" fails on labels like "1", "2"
         return RandomForestClassifier(
-            n_estimators=100, class_weight="balanced", random_state=seed, n_jobs=1
+            n_estimators=100, class_weight="balanced_subsample", random_state=seed, n_jobs=1
         )
     if name == "gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -1120,6 +1145,16 @@ def _t_interval(values, ratio: float, conf: float = 0.95) -> tuple[float, float,
     return m, m - q * se, m + q * se
 
 
+_UNIT_INTERVAL = ("balanced_accuracy", "macro_f1", "auroc", "harrell_c", "uno_c", "td_auc_")
+
+
+def _clip(metric: str, est: float, lo: float, hi: float) -> tuple[float, float, float]:
+    """Keep an interval of a metric bounded by [0, 1] (or >= 0) within its range."""
+    if metric.startswith(_UNIT_INTERVAL):
+        return est, max(lo, 0.0), min(hi, 1.0)
+    return est, max(lo, 0.0), hi
+
+
 def _t_test(values, ratio: float) -> float:
     """Two-sided p-value of the corrected resampled t test that the mean is 0."""
     v = np.asarray(values, dtype=float)
@@ -1132,7 +1167,10 @@ def _t_test(values, ratio: float) -> float:
     return float(2 * stats.t.sf(abs(v.mean() / se), v.size - 1))
 
 
-CI_METHOD = "mean over outer folds x repeats, corrected resampled t (Nadeau-Bengio 2003)"
+CI_METHOD = (
+    "mean over outer folds x repeats, corrected resampled t (Nadeau-Bengio 2003), "
+    "clipped to the metric's range"
+)
 #: Primary metric by target kind (higher is better), used to pick the best model.
 PRIMARY_METRIC = {"categorical": "balanced_accuracy", "landmark": "auroc", "survival": "harrell_c"}
 _LOWER_IS_BETTER = {"log_loss", "brier", "integrated_brier"}
@@ -1498,7 +1536,7 @@ def fit_one(
     metric_names = [c for c in fold_metrics.columns if c not in skip]
     rows = []
     for metric in metric_names:
-        est, lo, hi = _t_interval(fold_metrics[metric], ratio)
+        est, lo, hi = _clip(metric, *_t_interval(fold_metrics[metric], ratio))
         rows.append(
             {
                 "target": target.name, "model": model, "feature_set": feature_set,
@@ -1917,7 +1955,7 @@ def compare_with_crs(
         for metric in ("harrell_c", "uno_c"):
             for p in _PREDICTORS:
                 v = np.asarray(per[p][metric], dtype=float)
-                est, lo, hi = _t_interval(v, ratio)
+                est, lo, hi = _clip(metric, *_t_interval(v, ratio))
                 rows.append({**common, "predictor": p, "reference": "", "metric": metric,
                              "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": np.nan,
                              "n_folds": int(np.isfinite(v).sum())})  # fmt: skip
