@@ -10,6 +10,9 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 

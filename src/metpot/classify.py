@@ -2009,8 +2009,13 @@ def plot_vs_crs(table: pd.DataFrame, metric: str = "harrell_c", title: str | Non
     -------
     matplotlib.figure.Figure
     """
-    from metpot.plots import PALETTE, _new_figure
+    from metpot.plots import PALETTE, _new_figure, style
 
+    with style():
+        return _plot_vs_crs(table, metric, title, PALETTE, _new_figure)
+
+
+def _plot_vs_crs(table, metric, title, PALETTE, _new_figure):  # noqa: N803
     t = table[(table["metric"] == metric) & (table["reference"] == "")]
     groups = list(t.groupby(["target", "model", "feature_set"], sort=False))
     height = 1.2 + 0.55 * max(1, len(groups)) * 1.5

@@ -451,10 +451,23 @@ def cmd_clusters(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     if agree is not None:
         io.tsv("confusion", agree.pop("confusion").reset_index())
         io.json("agreement", agree)
+    _write_cluster_figures(io, fused, assignments, subtypes, res, consensus)
     io.json("metrics", metrics)
     log.info("%d subtypes: %s", k, res["why"])
     if agree:
         log.info("agreement with known labels: ARI %.3f, NMI %.3f", agree["ari"], agree["nmi"])
+
+
+def _write_cluster_figures(io, fused, assignments, subtypes, res, consensus) -> None:
+    """The fused network by subtype, SNF's k criteria and (with resamples) the consensus CDF."""
+    from metpot.plots import cluster_number_plot, consensus_cdf_plot, similarity_heatmap
+
+    names = dict(zip(subtypes["subtype"], subtypes["name"].astype(str), strict=True))
+    fig = similarity_heatmap(fused.to_numpy(), assignments["subtype"].to_numpy(), names)
+    io.figure("fused_heatmap", fig)
+    io.figure("cluster_number", cluster_number_plot(res["scores"], res["k"]))
+    if "consensus_cdf_svg" in io.outputs:
+        io.figure("consensus_cdf", consensus_cdf_plot(consensus, res["k"]))
 
 
 def cmd_risk_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
@@ -539,7 +552,9 @@ TIME_LABEL = "Time (years)"
 
 def _write_km(io: StepIO, prefix: str, figure: str, res: dict, data: pd.DataFrame, title: str):
     """KM tables (curve, landmarks, median) and the KM figure of one grouping."""
-    from metpot.plots import km_plot
+    from metpot.plots import RISK_ORDER, km_plot, ordered_colors
+
+    risk = prefix == "integrated_"  # low -> intermediate -> high, a sequential palette
 
     for key, suffix in (("km", ""), ("landmarks", "_landmarks"), ("median", "_median")):
         if key in res:
@@ -551,6 +566,8 @@ def _write_km(io: StepIO, prefix: str, figure: str, res: dict, data: pd.DataFram
         logrank=res["logrank"],
         title=title,
         time_label=TIME_LABEL,
+        order=RISK_ORDER if risk else None,
+        colors=ordered_colors(len(RISK_ORDER)) if risk else None,
     )
     io.figure(figure, fig)
 

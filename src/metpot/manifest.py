@@ -38,11 +38,33 @@ FIGURE_FORMATS = ("svg", "png")
 
 
 @dataclass(frozen=True)
+class Report:
+    """Where an output appears in the Snakemake report (``snakemake --report``).
+
+    ``caption`` is a file name in ``workflow/report/``; ``labels`` are (name, value) pairs
+    (values may hold wildcards such as ``{endpoint}``).
+    """
+
+    category: str
+    caption: str
+    subcategory: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def labels_dict(self) -> dict[str, str]:
+        """The labels as a dict."""
+        return dict(self.labels)
+
+
+REPORT_CATEGORIES = ("Data", "Subtypes", "Survival", "Classifiers", "Scoring")
+
+
+@dataclass(frozen=True)
 class Output:
-    """One declared output file: its path and kind."""
+    """One declared output file: its path, kind and (optional) place in the report."""
 
     path: str
     kind: str
+    report: Report | None = None
 
 
 @dataclass
@@ -89,13 +111,19 @@ class _Builder:
     def path(self, name: str, folder: str | None = None) -> str:
         return f"{self.root}/{self.folder if folder is None else folder}/{name}"
 
-    def add(self, key: str, name: str, kind: str) -> None:
+    def add(self, key: str, name: str, kind: str, report: Report | None = None) -> None:
         assert kind in KINDS, kind
-        self.files.outputs[key] = Output(self.path(name), kind)
+        assert report is None or report.category in REPORT_CATEGORIES, report
+        self.files.outputs[key] = Output(self.path(name), kind, report)
 
-    def figure(self, key: str, name: str) -> None:
+    def figure(self, key: str, name: str, report: Report | None = None) -> None:
+        """SVG and PNG of a figure; the report shows the SVG (the PNG is for slides)."""
         for fmt in FIGURE_FORMATS:
-            self.add(f"{key}_{fmt}", f"{name}.{fmt}", "figure")
+            self.add(f"{key}_{fmt}", f"{name}.{fmt}", "figure", report if fmt == "svg" else None)
+
+
+def _rep(category: str, caption: str, subcategory: str = "", **labels: str) -> Report:
+    return Report(category, f"{caption}.rst", subcategory, tuple(labels.items()))
 
 
 def _demo(config: dict) -> StepFiles:
@@ -145,7 +173,7 @@ def _preprocess(config: dict) -> StepFiles:
         b.add(f"layer_{name}", f"{name}.parquet", "patient")
         if layer_preprocess(config, name)["select"]["method"] == "cox":
             b.add(f"cox_{name}", f"{name}.cox.tsv", "table")
-    b.add("summary", "summary.json", "table")
+    b.add("summary", "summary.json", "table", _rep("Data", "preprocess", name="preprocessing"))
     b.add("metrics", "metrics.json", "metrics")
     return b.files
 
@@ -189,16 +217,34 @@ def _clusters(config: dict) -> StepFiles:
         b.files.inputs["truth"] = _ingested(config, "truth")
     b.add("assignments", "assignments.tsv", "patient")
     b.add("assignments_all_k", "assignments_all_k.tsv", "patient")
-    b.add("n_clusters", "n_clusters.json", "table")
-    b.add("subtypes", "subtypes.tsv", "table")
+    b.add(
+        "n_clusters",
+        "n_clusters.json",
+        "table",
+        _rep("Subtypes", "n_clusters", name="choice of k"),
+    )
+    b.add("subtypes", "subtypes.tsv", "table", _rep("Subtypes", "subtypes", name="subtypes"))
     b.add("metrics", "metrics.json", "metrics")
+    b.figure(
+        "fused_heatmap", "fused_heatmap", _rep("Subtypes", "fused_heatmap", name="fused network")
+    )
+    b.figure(
+        "cluster_number", "cluster_number", _rep("Subtypes", "cluster_number", name="eigen-gap")
+    )
     if chunks:
         b.add("consensus", "consensus.json", "table")
         b.add("stability", "stability.tsv", "patient")
         b.add("consensus_matrix", "consensus_matrix.parquet", "patient")
+        b.figure(
+            "consensus_cdf",
+            "consensus_cdf",
+            _rep("Subtypes", "consensus_cdf", name="consensus CDF"),
+        )
     if has_truth(config):
         b.add("agreement", "agreement.json", "table")
-        b.add("confusion", "confusion.tsv", "table")
+        b.add(
+            "confusion", "confusion.tsv", "table", _rep("Subtypes", "confusion", name="confusion")
+        )
     return b.files
 
 
@@ -211,12 +257,23 @@ def _risk_score(config: dict) -> StepFiles:
     return b.files
 
 
-def _km(b: _Builder, prefix: str, figure: str, config: dict) -> None:
+def _km(b: _Builder, prefix: str, figure: str, config: dict, endpoint: str) -> None:
+    what = "integrated risk group" if prefix else "subtype"
+    sub = f"Endpoint {endpoint}"
+
+    def rep(caption: str, **labels: str) -> Report:
+        return _rep("Survival", caption, sub, endpoint=endpoint, grouping=what, **labels)
+
     b.add(f"{prefix}km", f"{prefix}km.tsv", "table")
-    b.add(f"{prefix}km_median", f"{prefix}km_median.tsv", "table")
+    b.add(f"{prefix}km_median", f"{prefix}km_median.tsv", "table", rep("km_median", kind="table"))
     if config["survival"]["landmarks_years"]:
-        b.add(f"{prefix}km_landmarks", f"{prefix}km_landmarks.tsv", "table")
-    b.figure(figure, figure)
+        b.add(
+            f"{prefix}km_landmarks",
+            f"{prefix}km_landmarks.tsv",
+            "table",
+            rep("km_landmarks", kind="landmark table"),
+        )
+    b.figure(figure, figure, rep(figure, kind="Kaplan-Meier figure"))
 
 
 def _survival(config: dict, endpoint: str = "{endpoint}") -> StepFiles:
@@ -233,21 +290,39 @@ def _survival(config: dict, endpoint: str = "{endpoint}") -> StepFiles:
         b.files.inputs["crs"] = _risk_score(config).outputs["crs"].path
     b.add("logrank", "logrank.json", "table")
     b.add("logrank_pairwise", "logrank_pairwise.tsv", "table")
-    _km(b, "", "km_subtype", config)
+    _km(b, "", "km_subtype", config, endpoint)
     b.add("cox_subtype", "cox_subtype.tsv", "table")
     b.add("cox_subtype_json", "cox_subtype.json", "table")
     if has_clinical_model(config):
-        b.add("cox_multivariable", "cox_multivariable.tsv", "table")
+        sub = f"Endpoint {endpoint}"
+        b.add(
+            "cox_multivariable",
+            "cox_multivariable.tsv",
+            "table",
+            _rep("Survival", "cox_multivariable", sub, endpoint=endpoint, grouping="Cox model",
+                 kind="table"),
+        )  # fmt: skip
         b.add("cox_multivariable_json", "cox_multivariable.json", "table")
         b.add("cox_zph", "cox_zph.tsv", "table")
-        b.add("concordance", "concordance.tsv", "table")
+        b.add(
+            "concordance",
+            "concordance.tsv",
+            "table",
+            _rep("Survival", "concordance", sub, endpoint=endpoint, grouping="concordance",
+                 kind="table"),
+        )  # fmt: skip
         b.add("concordance_differences", "concordance_differences.tsv", "table")
-        b.figure("forest", "forest")
+        b.figure(
+            "forest",
+            "forest",
+            _rep("Survival", "forest", sub, endpoint=endpoint, grouping="Cox model",
+                 kind="forest plot"),
+        )  # fmt: skip
     if has_integrated_groups(config):
         b.add("integrated_groups", "integrated_groups.tsv", "patient")
         b.add("integrated_cross", "integrated_cross.tsv", "table")
         b.add("integrated_logrank", "integrated_logrank.json", "table")
-        _km(b, "integrated_", "km_integrated", config)
+        _km(b, "integrated_", "km_integrated", config, endpoint)
     b.add("metrics", "metrics.json", "metrics")
     b.files.log = f"{b.root}/logs/survival_{endpoint}.log"
     b.files.benchmark = f"{b.root}/benchmarks/survival_{endpoint}.tsv"
@@ -365,16 +440,20 @@ def _classify(config: dict) -> StepFiles:
             if key not in ("model", "params", "metrics"):
                 fits.setdefault(key, []).append(o.path)
     b.files.inputs = fits
-    b.add("comparison", "comparison.tsv", "table")
-    b.add("vs_crs", "vs_crs.tsv", "table")
+    b.add(
+        "comparison", "comparison.tsv", "table", _rep("Classifiers", "comparison", name="all fits")
+    )
+    b.add("vs_crs", "vs_crs.tsv", "table", _rep("Classifiers", "vs_crs_table", name="against CRS"))
     b.add("decision_curve", "decision_curve.tsv", "table")
-    b.add("best", "best.tsv", "table")
+    b.add("best", "best.tsv", "table", _rep("Classifiers", "best", name="best per target"))
     b.add("predictions", "predictions.tsv", "patient")
     b.add("folds", "folds.tsv", "patient")
     for target in classify_targets(config):
         b.add(f"features_{target}", f"features_{target}.tsv", "table")
     if has_crs(config) and endpoints(config):
-        b.figure("vs_crs_figure", "vs_crs")
+        b.figure(
+            "vs_crs_figure", "vs_crs", _rep("Classifiers", "vs_crs", name="against CRS figure")
+        )
     b.add("metrics", "metrics.json", "metrics")
     return b.files
 
@@ -414,7 +493,12 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
         inputs["subtypes"] = clusters["subtypes"].path
     b.files.inputs = inputs
     b.add("predictions", "predictions.tsv", "patient")
-    b.add("summary", "summary.json", "table")
+    b.add(
+        "summary",
+        "summary.json",
+        "table",
+        _rep("Scoring", "score_summary", cohort, cohort=cohort),
+    )
     if config["score"]["method"] == "all":
         b.add("agreement", "agreement.tsv", "table")
     b.add("metrics", "metrics.json", "metrics")
@@ -469,7 +553,9 @@ def _summary(config: dict) -> StepFiles:
     if config["tracking"]["enabled"]:
         inputs["run"] = _track(config).outputs["run"].path
     b.files.inputs = inputs
-    b.files.outputs["summary"] = Output(f"{b.root}/summary.txt", "text")
+    b.files.outputs["summary"] = Output(
+        f"{b.root}/summary.txt", "text", _rep("Data", "summary", name="run summary")
+    )
     return b.files
 
 

@@ -1,4 +1,5 @@
-"""Survival figures: Kaplan-Meier curves with a number-at-risk table, and forest plots.
+"""Figures: Kaplan-Meier curves with a number-at-risk table, forest plots, the fused network
+ordered by subtype, the cluster-number criteria and the consensus CDF.
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot, no
 GUI backend). Every number drawn comes from :mod:`metpot.survival` results: the curves from
@@ -7,14 +8,21 @@ GUI backend). Every number drawn comes from :mod:`metpot.survival` results: the 
 (or the result passed in), the hazard ratios from a :class:`~metpot.survival.CoxResult`.
 :func:`save_figure` writes byte-identical SVG and PNG files for identical input (fixed SVG
 hash salt, no creation date, no software stamp).
+
+Every figure is drawn inside :func:`style` (one font, size and spine style for all), with the
+colour-blind-safe Okabe-Ito :data:`PALETTE` for unordered groups and :func:`ordered_colors`
+(a sequential palette) for ordered ones such as low / intermediate / high risk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.colors
+import matplotlib.patches
 import matplotlib.ticker
 import matplotlib.transforms
 import numpy as np
@@ -25,10 +33,88 @@ from matplotlib.figure import Figure
 from metpot import survival as sv
 from metpot.errors import MetpotError
 
-__all__ = ["format_p", "forest_plot", "km_plot", "save_figure"]
+__all__ = [
+    "RISK_ORDER",
+    "cluster_number_plot",
+    "consensus_cdf_plot",
+    "format_p",
+    "forest_plot",
+    "km_plot",
+    "ordered_colors",
+    "save_figure",
+    "similarity_heatmap",
+    "style",
+]
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
+#: Okabe-Ito colours (colour-blind safe), for unordered groups such as subtypes.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+#: Integrated risk groups, in the order they are drawn and listed.
+RISK_ORDER = ("low", "intermediate", "high")
 SVG_HASHSALT = "metpot"
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "lines.linewidth": 1.6,
+    "image.cmap": "viridis",
+}
+
+
+def style():
+    """The rc settings every metpot figure is drawn with (a context manager).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        ``matplotlib.rc_context`` with :data:`STYLE`.
+    """
+    return matplotlib.rc_context(STYLE)
+
+
+def styled(func):
+    """Decorator: draw ``func``'s figure inside :func:`style`."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with style():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def ordered_colors(n: int) -> list[str]:
+    """``n`` colours of a sequential, colour-blind-safe palette (light to dark, ``inferno``).
+
+    Parameters
+    ----------
+    n : int
+        Number of ordered groups (e.g. 3 for low / intermediate / high).
+
+    Returns
+    -------
+    list of str
+        Hex colours, the first for the lowest group.
+    """
+    cmap = matplotlib.colormaps["inferno"]
+    points = np.linspace(0.78, 0.18, n) if n > 1 else np.array([0.5])
+    return [matplotlib.colors.to_hex(cmap(float(x))) for x in points]
+
+
+def _order_levels(levels: list, order: Sequence | None) -> list:
+    """``levels`` in ``order`` (levels not named in ``order`` after, as they were)."""
+    if not order:
+        return list(levels)
+    first = [lv for lv in order if lv in levels]
+    return first + [lv for lv in levels if lv not in first]
 
 
 def format_p(p: float) -> str:
@@ -55,8 +141,10 @@ def km_plot(
     landmarks: Sequence[float] | None = None,
     logrank: dict | None = None,
     risk_times: Sequence[float] | None = None,
-    time_label: str = "Time (days)",
+    time_label: str = "Time (years)",
     conf_int: bool = True,
+    order: Sequence | None = None,
+    colors: Sequence[str] | None = None,
 ):
     """Kaplan-Meier curves per group, number-at-risk table and log-rank p-value.
 
@@ -78,16 +166,36 @@ def km_plot(
         X-axis label.
     conf_int : bool
         Shade the 95 % (log) confidence band.
+    order : sequence, optional
+        Group levels in the order drawn and listed (others follow); default sorted.
+    colors : sequence of str, optional
+        One colour per level in that order; default :data:`PALETTE`.
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure drawn on.
     """
+    with style():
+        return _km_plot(
+            time, event, group, ax, title, landmarks, logrank, risk_times, time_label, conf_int,
+            order, colors,
+        )  # fmt: skip
+
+
+def _km_plot(
+    time, event, group, ax, title, landmarks, logrank, risk_times, time_label, conf_int, order,
+    colors,
+):  # fmt: skip
     t, e = sv._as_time_event(time, event)
     codes, levels = sv._group_codes(group, t.size)
     if logrank is None and len(levels) > 1:
         logrank = sv.logrank_test(t, e, codes)
+    drawn = _order_levels(levels, order)
+    palette = list(colors) if colors else PALETTE
+    # with an order, a level keeps its colour when another level is absent
+    slots = [*(order or ()), *(lv for lv in drawn if lv not in (order or ()))]
+    color_of = {lv: palette[slots.index(lv) % len(palette)] for lv in drawn}
     if ax is None:
         fig = _new_figure(7.0, 5.0 + 0.25 * len(levels))
         bottom = 0.16 + 0.055 * (len(levels) + 1)
@@ -95,11 +203,11 @@ def km_plot(
     else:
         fig = ax.figure
     curves = {}
-    for k, lv in enumerate(levels):
-        sel = codes == k
+    for lv in drawn:
+        sel = codes == levels.index(lv)
         km = sv.kaplan_meier(t[sel], e[sel])
         curves[lv] = km
-        color = PALETTE[k % len(PALETTE)]
+        color = color_of[lv]
         x = np.r_[0.0, km["time"].to_numpy()]
         y = np.r_[1.0, km["surv"].to_numpy()]
         ax.step(x, y, where="post", color=color, lw=1.6, label=f"{lv} (n={int(sel.sum())})")
@@ -118,16 +226,17 @@ def km_plot(
         ax.set_title(title)
     for lm in landmarks or ():
         ax.axvline(float(lm), color="0.6", ls=":", lw=1)
-    ax.legend(loc="lower left", frameon=False, fontsize=9)
+    # legend and p-value outside the axes, on the right: they never cover a curve
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     if logrank is not None:
         ax.text(
-            0.98,
-            0.97,
+            1.02,
+            0.02,
             f"Log-rank {format_p(logrank['p'])}",
             transform=ax.transAxes,
-            ha="right",
-            va="top",
-            fontsize=10,
+            ha="left",
+            va="bottom",
+            fontsize=9,
         )
     # number-at-risk table
     if risk_times is None:
@@ -146,7 +255,7 @@ def km_plot(
         fontsize=9,
         fontweight="bold",
     )
-    for k, lv in enumerate(levels):
+    for k, lv in enumerate(drawn):
         yy = y0 - 0.07 * (k + 1)
         at = sv.survival_at(curves[lv], risk_times)
         ax.text(
@@ -157,13 +266,14 @@ def km_plot(
             ha="right",
             va="center",
             fontsize=9,
-            color=PALETTE[k % len(PALETTE)],
+            color=color_of[lv],
         )
         for tt, nr in zip(at["time"], at["n_risk"], strict=True):
             ax.text(tt, yy, str(int(nr)), transform=trans, ha="center", va="center", fontsize=9)
     return fig
 
 
+@styled
 def forest_plot(cox_result, ax=None, title: str | None = None):
     """Forest plot of hazard ratios with confidence intervals (log scale).
 
@@ -214,8 +324,8 @@ def forest_plot(cox_result, ax=None, title: str | None = None):
     ax.set_yticklabels(tab["term"].astype(str))
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("Hazard ratio (95% CI, log scale)")
-    if title:
-        ax.set_title(title)
+    if title:  # above the "HR (95% CI)" / "p" headers, left-aligned with the term labels
+        fig.suptitle(title, x=0.02, ha="left", y=1.0, va="bottom", fontsize=10, fontweight="bold")
     trans = matplotlib.transforms.blended_transform_factory(ax.transAxes, ax.transData)
     ax.text(
         1.05,
@@ -249,6 +359,162 @@ def forest_plot(cox_result, ax=None, title: str | None = None):
             va="center",
             fontsize=9,
         )
+    return fig
+
+
+def _subtype_colors(labels: Sequence) -> dict:
+    return {lv: PALETTE[i % len(PALETTE)] for i, lv in enumerate(sorted(set(labels)))}
+
+
+@styled
+def similarity_heatmap(
+    W,
+    labels,
+    names: Mapping | None = None,
+    title: str | None = None,
+    quantile: float = 0.99,
+):
+    """A patient-similarity network as a heatmap, patients ordered by subtype.
+
+    Parameters
+    ----------
+    W : array-like, shape (n, n)
+        Similarity matrix (e.g. the fused SNF network).
+    labels : array-like, shape (n,)
+        Subtype per patient (same order as ``W``).
+    names : mapping, optional
+        Subtype -> display name for the legend.
+    title : str, optional
+    quantile : float
+        The colour scale is clipped at this quantile of the off-diagonal similarities (the
+        diagonal is blanked), so that the block structure is visible.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    W = np.asarray(W, dtype=float)
+    labels = np.asarray(labels)
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] != labels.size:
+        raise MetpotError(f"similarity_heatmap: W is {W.shape}, labels has {labels.size} values")
+    order = np.argsort(labels, kind="stable")
+    M = W[np.ix_(order, order)].copy()
+    np.fill_diagonal(M, np.nan)
+    off = M[np.isfinite(M)]
+    vmax = float(np.quantile(off, quantile)) if off.size else 1.0
+    colors = _subtype_colors(labels.tolist())
+    fig = _new_figure(6.4, 5.6)
+    ax = fig.add_axes((0.1, 0.08, 0.68, 0.78))
+    im = ax.imshow(M, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest", aspect="auto")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(True)
+    bar = np.array([[matplotlib.colors.to_rgb(colors[v]) for v in labels[order]]])
+    top = fig.add_axes((0.1, 0.87, 0.68, 0.03))
+    top.imshow(bar, aspect="auto", interpolation="nearest")
+    left = fig.add_axes((0.065, 0.08, 0.025, 0.78))
+    left.imshow(bar.transpose(1, 0, 2), aspect="auto", interpolation="nearest")
+    for a in (top, left):
+        a.set_axis_off()
+    cax = fig.add_axes((0.8, 0.08, 0.025, 0.4))
+    fig.colorbar(im, cax=cax, label="similarity")
+    handles = [
+        matplotlib.patches.Patch(
+            color=c, label=f"{(names or {}).get(lv, lv)} (n={int((labels == lv).sum())})"
+        )
+        for lv, c in colors.items()
+    ]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.8, 0.86), title="subtype")
+    if title:
+        fig.suptitle(title, x=0.1, ha="left", y=0.95, va="bottom")
+    return fig
+
+
+@styled
+def cluster_number_plot(scores: pd.DataFrame, chosen: int | None = None, title: str | None = None):
+    """SNF's eigen-gap (higher is better) and rotation cost (lower is better) per k.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        :func:`metpot.snf.cluster_number_scores`: ``n_clusters``, ``eigengap``,
+        ``rotation_cost``.
+    chosen : int, optional
+        The chosen k, marked on both panels.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    need = {"n_clusters", "eigengap", "rotation_cost"}
+    if not need.issubset(scores.columns):
+        raise MetpotError("cluster_number_plot needs n_clusters/eigengap/rotation_cost columns")
+    tab = scores.sort_values("n_clusters")
+    k = tab["n_clusters"].to_numpy(int)
+    fig = _new_figure(7.5, 3.2)
+    axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
+    panels = (
+        ("eigengap", "Eigen-gap (higher is better)"),
+        ("rotation_cost", "Rotation cost (lower is better)"),
+    )
+    for ax, (col, label), color in zip(axes, panels, PALETTE, strict=False):
+        ax.plot(k, tab[col].to_numpy(float), marker="o", color=color)
+        if chosen is not None:
+            ax.axvline(chosen, color="0.5", ls="--", lw=1, label=f"chosen k = {chosen}")
+            ax.legend(loc="best")
+        ax.set_xticks(k)
+        ax.set_xlabel("Number of subtypes k")
+        ax.set_title(label, fontweight="normal")
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def consensus_cdf_plot(consensus: Mapping, chosen: int | None = None, title: str | None = None):
+    """Empirical CDF of the consensus matrix entries per k, with PAC in the legend.
+
+    Parameters
+    ----------
+    consensus : mapping
+        :func:`metpot.consensus.consensus_summary`: ``ks``, ``cdf`` (``x`` and one list per
+        k as str), ``pac`` (k as str -> float), ``pac_interval``.
+    chosen : int, optional
+        The chosen k (drawn thicker).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    cdf = consensus["cdf"]
+    x = np.asarray(cdf["x"], dtype=float)
+    ks = [int(k) for k in consensus["ks"]]
+    fig = _new_figure(6.0, 4.2)
+    ax = fig.add_axes((0.12, 0.13, 0.6, 0.77))
+    lo, hi = consensus.get("pac_interval", (0.1, 0.9))
+    ax.axvspan(lo, hi, color="0.93", lw=0)
+    for k, color in zip(ks, ordered_colors(len(ks)), strict=True):
+        pac = consensus["pac"].get(str(k))
+        label = f"k = {k} (PAC {pac:.3f})" if pac is not None else f"k = {k}"
+        ax.step(
+            x,
+            np.asarray(cdf[str(k)], dtype=float),
+            where="post",
+            color=color,
+            lw=2.6 if k == chosen else 1.4,
+            label=label + (" chosen" if k == chosen else ""),
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Consensus index")
+    ax.set_ylabel("CDF")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    if title:
+        ax.set_title(title)
     return fig
 
 

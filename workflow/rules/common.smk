@@ -87,12 +87,24 @@ def inputs(step, **wildcards):
     return files(step, **wildcards).inputs
 
 
+def _output(o):
+    """One declared output as a rule output: temp() for kind temp, report() where it has one."""
+    if o.kind == "temp":
+        return temp(o.path)
+    if o.report is not None:
+        return report(
+            o.path,
+            caption=f"../report/{o.report.caption}",
+            category=o.report.category,
+            subcategory=o.report.subcategory or None,
+            labels=o.report.labels_dict() or None,
+        )
+    return o.path
+
+
 def outputs(step, **wildcards):
-    """A step's outputs for `output:`, temporary ones marked temp()."""
-    return {
-        key: temp(o.path) if o.kind == "temp" else o.path
-        for key, o in files(step, **wildcards).outputs.items()
-    }
+    """A step's outputs for `output:` (temp() and report() flags from the step contract)."""
+    return {key: _output(o) for key, o in files(step, **wildcards).outputs.items()}
 
 
 def io_args(wildcards, input, output):
