@@ -88,7 +88,7 @@ def inputs(step, **wildcards):
 
 
 def _output(o):
-    """One declared output as a rule output: temp() for kind temp, report() where it has one."""
+    """One declared output for `output:`, temp() for kind temp, report() where it has one."""
     if o.kind == "temp":
         return temp(o.path)
     if o.report is not None:
