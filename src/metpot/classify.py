@@ -2043,7 +2043,7 @@ def _plot_vs_crs(table, metric, title, PALETTE, _new_figure):  # noqa: N803
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel(f"{metric.replace('_', ' ')} (out-of-fold, 95% CI)")
     ax.set_title(title or "Molecular models against the clinical risk score", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
