@@ -208,6 +208,25 @@ def test_cluster_number_and_consensus_cdf_plot_the_given_numbers():
     np.testing.assert_array_equal(fig.axes[0].lines[1].get_ydata(), [0.5, 0.55, 1.0])
 
 
+def test_silhouette_of_a_clean_consensus_is_one_and_the_plot_groups_by_subtype():
+    from metpot.clusters import consensus_silhouette
+
+    labels = np.array([1, 1, 2, 2, 2, 1])
+    clean = (labels[:, None] == labels[None, :]).astype(float)
+    np.testing.assert_allclose(consensus_silhouette(clean, labels), 1.0)
+    noisy = clean.copy()
+    noisy[0, 2] = noisy[2, 0] = 0.9  # sample 0 often clusters with sample 2
+    noisy[0, 1] = noisy[1, 0] = 0.5  # and only half the time with sample 1
+    widths = consensus_silhouette(noisy, labels)
+    # a(0) = (0.5 + 0) / 2, b(0) = (0.1 + 1 + 1) / 3: s = 1 - a / b
+    assert widths[0] == pytest.approx(1 - 0.25 / 0.7)
+    assert widths[5] == pytest.approx(1.0)
+    fig = plots.silhouette_plot(widths, labels, {1: "immune", 2: "stromal"})
+    ticks = [x.get_text() for x in fig.axes[0].get_yticklabels()]
+    assert ticks[0].startswith("immune\nmean ") and ticks[1].startswith("stromal\nmean ")
+    assert f"{widths[labels == 1].mean():.2f}" in ticks[0]
+
+
 # ------------------------------------------------------------------------------- workflow
 
 EXPECTED_FIGURES = [
@@ -217,6 +236,10 @@ EXPECTED_FIGURES = [
     "km_subtype.svg",
     "km_integrated.svg",
     "forest.svg",
+    "consensus_heatmap.svg",
+    "silhouette.svg",
+    "affinity_heatmap_mrna.svg",
+    "affinity_heatmap_mirna.svg",
 ]
 
 

@@ -460,14 +460,30 @@ def cmd_clusters(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 
 def _write_cluster_figures(io, fused, assignments, subtypes, res, consensus) -> None:
     """The fused network by subtype, SNF's k criteria and (with resamples) the consensus CDF."""
-    from metpot.plots import cluster_number_plot, consensus_cdf_plot, similarity_heatmap
+    from metpot.clusters import consensus_silhouette
+    from metpot.plots import (
+        cluster_number_plot,
+        consensus_cdf_plot,
+        silhouette_plot,
+        similarity_heatmap,
+    )
 
     names = dict(zip(subtypes["subtype"], subtypes["name"].astype(str), strict=True))
-    fig = similarity_heatmap(fused.to_numpy(), assignments["subtype"].to_numpy(), names)
-    io.figure("fused_heatmap", fig)
-    io.figure("cluster_number", cluster_number_plot(res["scores"], res["k"]))
+    labels, k = assignments["subtype"].to_numpy(), res["k"]
+    io.figure("fused_heatmap", similarity_heatmap(fused.to_numpy(), labels, names))
+    for key in [key for key in io.inputs if key.startswith("affinity_")]:
+        layer = key.removeprefix("affinity_")
+        W = pd.read_parquet(io.input(key)).loc[fused.index, fused.index].to_numpy()
+        fig = similarity_heatmap(W, labels, names, f"{layer} network")
+        io.figure(f"affinity_heatmap_{layer}", fig)
+    io.figure("cluster_number", cluster_number_plot(res["scores"], k))
     if "consensus_cdf_svg" in io.outputs:
-        io.figure("consensus_cdf", consensus_cdf_plot(consensus, res["k"]))
+        io.figure("consensus_cdf", consensus_cdf_plot(consensus, k))
+        matrix = consensus["matrix"][k]
+        fig = similarity_heatmap(matrix, labels, names, f"Consensus matrix, k = {k}", quantile=1.0)
+        io.figure("consensus_heatmap", fig)
+        widths = consensus_silhouette(matrix, labels)
+        io.figure("silhouette", silhouette_plot(widths, labels, names, f"Silhouette, k = {k}"))
 
 
 def cmd_risk_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:

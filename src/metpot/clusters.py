@@ -316,3 +316,32 @@ def subtype_table(
             "named_by": "none",
         }
     )
+
+
+def consensus_silhouette(consensus: np.ndarray, labels) -> np.ndarray:
+    """Silhouette width of every sample on the consensus matrix (distance ``1 - consensus``).
+
+    Parameters
+    ----------
+    consensus : array-like, shape (n, n)
+        Consensus matrix of the chosen k (share of resamples clustering two samples together).
+    labels : array-like, shape (n,)
+        Subtype per sample.
+
+    Returns
+    -------
+    numpy.ndarray
+        Silhouette width per sample in [-1, 1] (0 for a sample alone in its subtype).
+    """
+    from sklearn.metrics import silhouette_samples
+
+    C = np.asarray(consensus, dtype=float)
+    labels = np.asarray(labels)
+    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] != labels.size:
+        raise MetpotError(f"consensus_silhouette: matrix {C.shape}, {labels.size} labels")
+    D = 1.0 - np.nan_to_num(C, nan=0.0)
+    D = (D + D.T) / 2
+    np.fill_diagonal(D, 0.0)
+    if len(np.unique(labels)) < 2:
+        return np.zeros(labels.size)
+    return silhouette_samples(np.clip(D, 0.0, 1.0), labels, metric="precomputed")

@@ -215,6 +215,9 @@ def _clusters(config: dict) -> StepFiles:
         b.files.inputs["chunks"] = chunks
     if has_truth(config):
         b.files.inputs["truth"] = _ingested(config, "truth")
+    snf = _snf(config).outputs
+    for name in layers(config):  # per-layer networks, drawn ordered by subtype
+        b.files.inputs[f"affinity_{name}"] = snf[f"affinity_{name}"].path
     b.add("assignments", "assignments.tsv", "patient")
     b.add("assignments_all_k", "assignments_all_k.tsv", "patient")
     b.add(
@@ -228,8 +231,16 @@ def _clusters(config: dict) -> StepFiles:
     b.figure(
         "fused_heatmap", "fused_heatmap", _rep("Subtypes", "fused_heatmap", name="fused network")
     )
+    for name in layers(config):
+        b.figure(
+            f"affinity_heatmap_{name}",
+            f"affinity_heatmap_{name}",
+            _rep("Subtypes", "affinity_heatmap", name=f"{name} network"),
+        )
     b.figure(
-        "cluster_number", "cluster_number", _rep("Subtypes", "cluster_number", name="eigen-gap")
+        "cluster_number",
+        "cluster_number",
+        _rep("Subtypes", "cluster_number", name="eigen-gap and rotation cost"),
     )
     if chunks:
         b.add("consensus", "consensus.json", "table")
@@ -240,6 +251,12 @@ def _clusters(config: dict) -> StepFiles:
             "consensus_cdf",
             _rep("Subtypes", "consensus_cdf", name="consensus CDF"),
         )
+        b.figure(
+            "consensus_heatmap",
+            "consensus_heatmap",
+            _rep("Subtypes", "consensus_heatmap", name="consensus matrix"),
+        )
+        b.figure("silhouette", "silhouette", _rep("Subtypes", "silhouette", name="silhouette"))
     if has_truth(config):
         b.add("agreement", "agreement.json", "table")
         b.add(

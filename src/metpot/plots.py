@@ -42,6 +42,7 @@ __all__ = [
     "km_plot",
     "ordered_colors",
     "save_figure",
+    "silhouette_plot",
     "similarity_heatmap",
     "style",
 ]
@@ -427,7 +428,7 @@ def similarity_heatmap(
     ]
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.8, 0.86), title="subtype")
     if title:
-        fig.suptitle(title, x=0.1, ha="left", y=0.95, va="bottom")
+        fig.suptitle(title, x=0.1, ha="left", y=0.905, va="bottom")
     return fig
 
 
@@ -513,6 +514,49 @@ def consensus_cdf_plot(consensus: Mapping, chosen: int | None = None, title: str
     ax.set_xlabel("Consensus index")
     ax.set_ylabel("CDF")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@styled
+def silhouette_plot(widths, labels, names: Mapping | None = None, title: str | None = None):
+    """Silhouette width per sample, grouped by subtype and sorted within it.
+
+    Parameters
+    ----------
+    widths : array-like, shape (n,)
+        Silhouette width per sample (e.g. :func:`metpot.clusters.consensus_silhouette`).
+    labels : array-like, shape (n,)
+        Subtype per sample.
+    names : mapping, optional
+        Subtype -> display name.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    widths = np.asarray(widths, dtype=float)
+    labels = np.asarray(labels)
+    colors = _subtype_colors(labels.tolist())
+    fig = _new_figure(6.0, 4.6)
+    ax = fig.add_axes((0.22, 0.12, 0.55, 0.8))
+    y = 0
+    ticks, ticklabels = [], []
+    for lv, color in colors.items():
+        w = np.sort(widths[labels == lv])[::-1]
+        pos = np.arange(y, y + w.size)
+        ax.barh(pos, w, height=1.0, color=color, lw=0)
+        ticks.append(y + w.size / 2)
+        ticklabels.append(f"{(names or {}).get(lv, lv)}\nmean {w.mean():.2f}")
+        y += w.size + max(2, widths.size // 50)
+    ax.axvline(float(widths.mean()), color="0.4", ls="--", lw=1)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(ticklabels)
+    ax.set_ylim(y, -1)
+    ax.set_xlim(min(-0.1, float(widths.min()) - 0.05), 1.0)
+    ax.set_xlabel(f"Silhouette width (mean {widths.mean():.2f}, dashed)")
     if title:
         ax.set_title(title)
     return fig
