@@ -64,11 +64,15 @@ def _render(path: Path, config: dict, **wildcards) -> str:
     return env.from_string(path.read_text()).render(snakemake=snakemake)
 
 
-@pytest.mark.parametrize("which", ["demo", "demo_classify", "own"])
+SCORE = {"cohorts": {"new": {"omics": {"mrna": {"path": "data/mrna_new.csv"}}}}}
+
+
+@pytest.mark.parametrize("which", ["demo", "demo_classify", "demo_score", "own"])
 def test_every_reported_output_has_a_caption_that_renders(which):
     config = {
         "demo": lambda: _demo(classify={"enabled": False}),
         "demo_classify": lambda: _demo(classify=SMALL_CLASSIFY),
+        "demo_score": lambda: _demo(classify=SMALL_CLASSIFY, score=SCORE),
         "own": _own_cohort,
     }[which]()
     reported = _reported(config)
@@ -77,10 +81,18 @@ def test_every_reported_output_has_a_caption_that_renders(which):
         assert o.report.category in manifest.REPORT_CATEGORIES, path
         caption = REPORT_DIR / o.report.caption
         assert caption.is_file(), f"{path}: no caption {caption.name}"
-        wildcards = {"endpoint": path.split("/")[-2]} if "/survival/" in path else {}
+        wildcards = {}
+        if "/survival/" in path:
+            wildcards["endpoint"] = path.split("/")[-2]
+        if "/score/" in path:
+            wildcards["cohort"] = path.split("/")[-2]
         text = _render(caption, config, **wildcards)
         assert len(text.split()) > 8, caption.name
         assert "{{" not in text and "{%" not in text
+    if which == "demo_score":
+        assert {"results/score/new/probabilities.svg", "results/score/new/summary.json"} <= set(
+            reported
+        )
     first = _render(REPORT_DIR / "workflow.rst", config)
     assert ("SYNTHETIC" in first) == (which != "own")
     assert ("mlflow ui" in first) == (which != "own")
@@ -225,6 +237,29 @@ def test_silhouette_of_a_clean_consensus_is_one_and_the_plot_groups_by_subtype()
     ticks = [x.get_text() for x in fig.axes[0].get_yticklabels()]
     assert ticks[0].startswith("immune\nmean ") and ticks[1].startswith("stromal\nmean ")
     assert f"{widths[labels == 1].mean():.2f}" in ticks[0]
+
+
+def test_score_plot_stacks_the_probabilities_and_marks_the_flags():
+    import pandas as pd
+
+    pred = pd.DataFrame(
+        {
+            "sample_id": ["a", "b", "c", "d"],
+            "prediction": ["immune", "stromal", "immune", None],
+            "proba_immune": [0.9, 0.2, 0.55, 0.4],
+            "proba_stromal": [0.1, 0.8, 0.45, 0.6],
+            "confidence": [0.9, 0.8, 0.55, 0.6],
+            "flag": ["", "", "low_confidence", "low_confidence;unlike_training"],
+        }
+    )
+    fig = plots.score_plot(pred, title="new")
+    ax = fig.axes[0]
+    # immune first (by confidence: a, c), then stromal (b), unassigned (d) last
+    heights = [r.get_height() for r in ax.containers[0]]
+    assert heights == [0.9, 0.55, 0.2, 0.4]
+    labels = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert labels == ["immune", "stromal", "flagged (n=2)"]
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), [1, 3])
 
 
 # ------------------------------------------------------------------------------- workflow

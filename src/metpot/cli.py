@@ -880,6 +880,10 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     summary["model"] = {**summary.get("model", {}), "path": str(model_path)}
     io.tsv("predictions", predictions)
     io.json("summary", summary)
+    if "probabilities_svg" in io.outputs:
+        from metpot.plots import score_plot
+
+        io.figure("probabilities", score_plot(predictions, f"Scored cohort {args.cohort}"))
     if "agreement" in io.outputs:
         io.tsv("agreement", summary.get("agreement_table", pd.DataFrame()))
     counts = predictions["prediction"].value_counts()

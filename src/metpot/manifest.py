@@ -516,6 +516,11 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
         "table",
         _rep("Scoring", "score_summary", cohort, cohort=cohort),
     )
+    b.figure(
+        "probabilities",
+        "probabilities",
+        _rep("Scoring", "score_probabilities", cohort, cohort=cohort),
+    )
     if config["score"]["method"] == "all":
         b.add("agreement", "agreement.tsv", "table")
     b.add("metrics", "metrics.json", "metrics")
