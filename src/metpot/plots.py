@@ -616,7 +616,15 @@ def score_plot(predictions: pd.DataFrame, title: str | None = None):
     ax.set_ylim(0, 1.0)
     ax.set_xticks([])
     ax.set_xlabel(f"{n} samples, by predicted class")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    handles, labels = ax.get_legend_handles_labels()  # classes first, then the flags
+    order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("flagged"))
+    ax.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+    )
     if title:
         ax.set_title(title, pad=12)
     return fig
