@@ -550,7 +550,7 @@ def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         scfg["cv_folds"],
         cfg.get("seed", 1),
     )
-    _write_endpoint(io, endpoint.upper(), res)
+    _write_endpoint(io, endpoint.upper(), res, [names[k] for k in sorted(names)])
     io.json("metrics", res["metrics"])
     lr = res["logrank"]
     log.info(
@@ -566,8 +566,20 @@ def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 TIME_LABEL = "Time (years)"
 
 
-def _write_km(io: StepIO, prefix: str, figure: str, res: dict, data: pd.DataFrame, title: str):
-    """KM tables (curve, landmarks, median) and the KM figure of one grouping."""
+def _write_km(
+    io: StepIO,
+    prefix: str,
+    figure: str,
+    res: dict,
+    data: pd.DataFrame,
+    title: str,
+    order: list | None = None,
+):
+    """KM tables (curve, landmarks, median) and the KM figure of one grouping.
+
+    Subtypes are drawn in subtype order with the colours of the clusters figures; integrated
+    risk groups low -> intermediate -> high with a sequential palette.
+    """
     from metpot.plots import RISK_ORDER, km_plot, ordered_colors
 
     risk = prefix == "integrated_"  # low -> intermediate -> high, a sequential palette
@@ -582,20 +594,20 @@ def _write_km(io: StepIO, prefix: str, figure: str, res: dict, data: pd.DataFram
         logrank=res["logrank"],
         title=title,
         time_label=TIME_LABEL,
-        order=RISK_ORDER if risk else None,
+        order=RISK_ORDER if risk else order,
         colors=ordered_colors(len(RISK_ORDER)) if risk else None,
     )
     io.figure(figure, fig)
 
 
-def _write_endpoint(io: StepIO, name: str, res: dict) -> None:
+def _write_endpoint(io: StepIO, name: str, res: dict, subtype_order: list | None = None) -> None:
     """Every table and figure of one endpoint's analysis."""
     from metpot.plots import forest_plot
 
     keys = ("chisq", "df", "p", "n", "observed", "expected", "groups", "names")
     io.json("logrank", {k: res["logrank"][k] for k in keys})
     io.tsv("logrank_pairwise", res["pairwise"])
-    _write_km(io, "", "km_subtype", res, res["data"], f"{name} by subtype")
+    _write_km(io, "", "km_subtype", res, res["data"], f"{name} by subtype", subtype_order)
     io.tsv("cox_subtype", res["cox_subtype"].table)
     io.json("cox_subtype_json", res["cox_subtype"].to_dict())
     if "cox_multivariable" in io.outputs:
