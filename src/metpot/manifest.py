@@ -14,6 +14,11 @@ Each output has a *kind*, which decides what MLflow receives (``tracking.artifac
   ``text``: logged by default (``summary``).
 - ``temp``: intermediates nothing reads after the run (removed by Snakemake).
 
+An output may also carry a :class:`Report`: its category (Data, Subtypes, Survival,
+Classifiers, Scoring), subcategory, caption file (``workflow/report/<caption>``) and labels in
+the Snakemake report; the workflow wraps those outputs in ``report()`` (``common.smk``), so
+what the report shows is declared here, once. A figure's SVG is reported, its PNG is not.
+
 A step is looked up with :func:`step`, which returns its :class:`StepFiles`. Wildcard values
 (``chunk``, ``endpoint``) may be given as ``"{chunk}"`` to obtain the rule's patterns.
 """
