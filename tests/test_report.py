@@ -262,6 +262,26 @@ def test_score_plot_stacks_the_probabilities_and_marks_the_flags():
     np.testing.assert_array_equal(ax.lines[0].get_xdata(), [1, 3])
 
 
+def test_decision_curve_plot_draws_every_strategy_of_the_table():
+    import pandas as pd
+
+    rows = []
+    for th in (0.1, 0.2, 0.3):
+        for strategy, nb in (("crs", 0.1 - th / 4), ("molecular", 0.2 - th / 3)):
+            rows.append(("t", "logistic", "all", 3, th, strategy, nb))
+        rows.append(("t", "logistic", "all", 3, th, "treat_all", 0.15 - th / 2))
+        rows.append(("t", "logistic", "all", 3, th, "treat_none", 0.0))
+    cols = ["target", "model", "feature_set", "landmark", "threshold", "strategy", "net_benefit"]
+    table = pd.DataFrame(rows, columns=cols)
+    ax = plots.decision_curve_plot(table).axes[0]
+    labels = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert labels == ["crs", "molecular", "treat_all", "treat_none"]
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.2 - th / 3 for th in (0.1, 0.2, 0.3)])
+    assert "event by 3 years" in ax.get_title()
+    empty = plots.decision_curve_plot(table.iloc[:0])
+    assert "no decision curve" in empty.axes[0].texts[0].get_text()
+
+
 # ------------------------------------------------------------------------------- workflow
 
 EXPECTED_FIGURES = [

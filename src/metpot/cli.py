@@ -788,6 +788,10 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
             io.tsv(key, part)
     if "vs_crs_figure_svg" in io.outputs:
         io.figure("vs_crs_figure", plot_vs_crs(out["vs_crs"]))
+    if "decision_curve_figure_svg" in io.outputs:
+        from metpot.plots import decision_curve_plot
+
+        io.figure("decision_curve_figure", decision_curve_plot(out["decision_curve"]))
     metrics = {}
     for r in out["best"].to_dict(orient="records"):
         for k, v in r.items():

@@ -476,6 +476,11 @@ def _classify(config: dict) -> StepFiles:
         b.figure(
             "vs_crs_figure", "vs_crs", _rep("Classifiers", "vs_crs", name="against CRS figure")
         )
+        b.figure(
+            "decision_curve_figure",
+            "decision_curve",
+            _rep("Classifiers", "decision_curve", name="decision curve"),
+        )
     b.add("metrics", "metrics.json", "metrics")
     return b.files
 

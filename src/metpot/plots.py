@@ -36,6 +36,7 @@ from metpot.errors import MetpotError
 __all__ = [
     "RISK_ORDER",
     "cluster_number_plot",
+    "decision_curve_plot",
     "consensus_cdf_plot",
     "format_p",
     "forest_plot",
@@ -627,6 +628,53 @@ def score_plot(predictions: pd.DataFrame, title: str | None = None):
     )
     if title:
         ax.set_title(title, pad=12)
+    return fig
+
+
+@styled
+def decision_curve_plot(table: pd.DataFrame, title: str | None = None):
+    """Net benefit against the threshold probability, one panel per model and feature set.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``classify`` ``decision_curve.tsv``: ``target``, ``model``, ``feature_set``,
+        ``landmark``, ``threshold``, ``strategy``, ``net_benefit``.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    keys = ["target", "model", "feature_set", "landmark"]
+    groups = list(table.groupby(keys, sort=False)) if len(table) else []
+    n = max(1, len(groups))
+    fig = _new_figure(6.4, 0.6 + 3.0 * n)
+    fixed = {"treat_all": ("0.55", "-"), "treat_none": ("k", ":")}
+    for i, ((target, model, fset, landmark), g) in enumerate(groups):
+        ax = fig.add_subplot(n, 1, i + 1)
+        others = [s for s in dict.fromkeys(g["strategy"]) if s not in fixed]
+        for j, strategy in enumerate([*others, *[s for s in fixed if s in set(g["strategy"])]]):
+            d = g[g["strategy"] == strategy].sort_values("threshold")
+            color, ls = fixed.get(strategy, (PALETTE[j % len(PALETTE)], "-"))
+            ax.plot(d["threshold"], d["net_benefit"], color=color, ls=ls, label=strategy)
+        top = float(np.nanmax(g["net_benefit"].to_numpy(float)))
+        ax.set_ylim(-0.05 * max(top, 0.01), 1.1 * max(top, 0.01))
+        ax.set_xlim(0, 1)
+        ax.set_ylabel("Net benefit")
+        ax.set_title(
+            f"{target}: {model} / {fset}, event by {landmark:g} years", fontweight="normal"
+        )
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        if i == n - 1:
+            ax.set_xlabel("Threshold probability")
+    if not groups:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no decision curve (no landmark outcome)", ha="center", va="center")
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
     return fig
 
 
