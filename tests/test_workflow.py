@@ -143,7 +143,7 @@ def test_every_file_under_the_output_folder_is_declared(two_runs):
     config = load_config(demo_config(SMALL))
     benchmarks = {
         f.benchmark
-        for name in [*manifest.analysis_steps(config), "snf"]
+        for name in [*manifest.analysis_steps(config), "demo_cohort"]
         for f in manifest.expand_step(name, config)
     }
     assert untracked, "expected the benchmark files at least"  # the command did list files
@@ -221,7 +221,11 @@ def test_tracked_run_records_this_runs_declared_outputs(tmp_path):
     children = client.search_runs(
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
     )
-    assert [c.data.params.get("variant") for c in children] == ["snftool-2.3"]
+    by_name = {c.info.run_name: c for c in children}
+    assert set(by_name) == {"snf", "classify/fits/snf_subtype/logistic__all"}
+    assert by_name["snf"].data.params["variant"] == "snftool-2.3"
+    fit = by_name["classify/fits/snf_subtype/logistic__all"]
+    assert fit.data.params["model"] == "logistic" and "balanced_accuracy" in fit.data.metrics
 
 
 def test_failed_run_is_recorded_as_failed(tmp_path):
