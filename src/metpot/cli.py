@@ -480,7 +480,8 @@ def _write_cluster_figures(io, fused, assignments, subtypes, res, consensus) -> 
     if "consensus_cdf_svg" in io.outputs:
         io.figure("consensus_cdf", consensus_cdf_plot(consensus, k))
         matrix = consensus["matrix"][k]
-        fig = similarity_heatmap(matrix, labels, names, f"Consensus matrix, k = {k}", quantile=1.0)
+        title = f"Consensus matrix, k = {k}"
+        fig = similarity_heatmap(matrix, labels, names, title, 1.0, "consensus index")
         io.figure("consensus_heatmap", fig)
         widths = consensus_silhouette(matrix, labels)
         io.figure("silhouette", silhouette_plot(widths, labels, names, f"Silhouette, k = {k}"))

@@ -376,6 +376,7 @@ def similarity_heatmap(
     names: Mapping | None = None,
     title: str | None = None,
     quantile: float = 0.99,
+    value_label: str = "similarity",
 ):
     """A patient-similarity network as a heatmap, patients ordered by subtype.
 
@@ -391,6 +392,8 @@ def similarity_heatmap(
     quantile : float
         The colour scale is clipped at this quantile of the off-diagonal similarities (the
         diagonal is blanked), so that the block structure is visible.
+    value_label : str
+        Colour bar label.
 
     Returns
     -------
@@ -421,7 +424,7 @@ def similarity_heatmap(
     for a in (top, left):
         a.set_axis_off()
     cax = fig.add_axes((0.8, 0.08, 0.025, 0.4))
-    fig.colorbar(im, cax=cax, label="similarity")
+    fig.colorbar(im, cax=cax, label=value_label)
     handles = [
         matplotlib.patches.Patch(
             color=c, label=f"{(names or {}).get(lv, lv)} (n={int((labels == lv).sum())})"
