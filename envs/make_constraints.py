@@ -59,9 +59,10 @@ def main():
     lines = [
         "# pip install . -c constraints.txt   (pip install \".[slurm]\" -c constraints.txt)",
         "# The versions metpot is tested with: its dependencies and theirs, pinned.",
-        "# Regenerate from a working environment: python envs/make_constraints.py > constraints.txt",
+        "# Regenerate from a working environment:",
+        "#   python envs/make_constraints.py > constraints.txt",
     ]
-    for name, dist in sorted(deps.items()):
+    for _, dist in sorted(deps.items()):
         if editable(dist):
             continue
         lines.append(f"{dist.metadata['Name']}=={dist.version}")
