@@ -1,0 +1,72 @@
+"""constraints.txt (pip) and envs/*.yaml (conda) pin versions that pyproject.toml accepts."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge names of the pip packages that are named differently there
+CONDA_TO_PIP = {"matplotlib-base": "matplotlib"}
+
+
+def pyproject_requirements() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    texts = project["dependencies"] + project["optional-dependencies"].get("slurm", [])
+    return [Requirement(t) for t in texts]
+
+
+def constraints() -> dict[str, Version]:
+    pins = {}
+    for n, line in enumerate((ROOT / "constraints.txt").read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+        assert match, f"constraints.txt line {n} is not `name==version`: {line!r}"
+        name = canonicalize_name(match.group(1))
+        assert name not in pins, f"constraints.txt pins {name} twice"
+        pins[name] = Version(match.group(2))
+    return pins
+
+
+def test_every_dependency_is_pinned_at_a_version_pyproject_accepts():
+    pins = constraints()
+    assert "metpot" not in pins
+    for req in pyproject_requirements():
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} (pyproject.toml) is not pinned in constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {req.name}=={pins[name]}, outside pyproject's {req}"
+        )
+
+
+def test_test_only_tools_are_not_pinned():
+    pins = constraints()
+    for tool in ("pytest", "ruff", "snfpy"):
+        assert tool not in pins, f"constraints.txt pins the test tool {tool}"
+
+
+@pytest.mark.parametrize("env", sorted((ROOT / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_conda_envs_pin_the_versions_of_constraints(env):
+    pins = constraints()
+    accepted = {canonicalize_name(r.name): r for r in pyproject_requirements()}
+    specs = yaml.safe_load(env.read_text())["dependencies"]
+    assert specs
+    for spec in specs:
+        match = re.fullmatch(r"([A-Za-z0-9._-]+) ==(\S+)", spec)
+        assert match, f"{env.name}: {spec!r} is not an exact pin `name ==version`"
+        conda_name, version = match.group(1), Version(match.group(2))
+        if conda_name == "python":
+            assert version.release[:2] >= (3, 11)
+            continue
+        name = canonicalize_name(CONDA_TO_PIP.get(conda_name, conda_name))
+        assert name in accepted, f"{env.name}: {conda_name} is not a dependency in pyproject"
+        assert pins.get(name) == version, (
+            f"{env.name} pins {conda_name} {version}, constraints.txt {pins.get(name)}"
+        )
