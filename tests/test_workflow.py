@@ -35,6 +35,7 @@ SMALL = {
     "clusters": {"consensus": {"resamples": 12, "chunks": 2, "seed": 3}},
     "survival": {"bootstrap": 100},
     "classify": FAST_CLASSIFY,
+    "sweep": {"K": [10, 15], "mu": [0.5], "t": [10]},
     "tracking": {"enabled": False},
 }
 TINY = {
@@ -130,6 +131,9 @@ def test_workflow_writes_the_contracted_outputs(two_runs):
     assert not missing
     summary = (results / "summary.txt").read_text()
     assert "Subtypes: k = " in summary and "SYNTHETIC" in summary
+    sweep = pd.read_csv(results / "sweep" / "summary.tsv", sep="\t")
+    assert list(sweep["K"]) == [10, 15] and set(sweep["mu"]) == {0.5}
+    assert sweep["logrank_p"].between(0, 1).all() and sweep["ari_main"].between(-1, 1).all()
 
 
 def test_every_file_under_the_output_folder_is_declared(two_runs):

@@ -638,6 +638,40 @@ def _write_endpoint(io: StepIO, name: str, res: dict, subtype_order: list | None
         _write_km(io, "integrated_", "km_integrated", integ, data, title)
 
 
+def cmd_sweep_point(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.clusters import sweep_point
+
+    frames = _layers(io)
+    ids = next(iter(frames.values())).index
+    _check_snf_settings({"K": args.K}, len(ids))
+    main = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
+    time_ = event = None
+    if "outcome" in io.inputs:
+        outcome = read_outcome(io.input("outcome"), "os").reindex(ids)
+        time_, event = outcome["time"].to_numpy(float), outcome["event"].fillna(False).to_numpy()
+    point = sweep_point(
+        [f.to_numpy() for f in frames.values()],
+        args.K,
+        args.mu,
+        args.t,
+        [k for k in cfg["clusters"]["candidates"] if k < len(ids)],
+        cfg["snf"]["variant"],
+        cfg["snf"]["metric"],
+        reference=main.reindex(ids).to_numpy(),
+        time=time_,
+        event=event,
+    )
+    io.json("point", point)
+    log.info("K=%d mu=%g t=%d: k = %d", args.K, args.mu, args.t, point["n_clusters"])
+
+
+def cmd_sweep(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    points = [json.loads(Path(p).read_text()) for p in io.inputs_list("points")]
+    table = pd.DataFrame(points)
+    table["sizes"] = table["sizes"].map(lambda v: "/".join(map(str, v)))
+    io.tsv("summary", table)
+
+
 def _classify_data(cfg: dict, io: StepIO) -> dict:
     """What every classify fit reads: layers, targets' sources, CRS, outcomes, checksums."""
     layers = _layers(io)
@@ -1058,6 +1092,8 @@ STEPS: dict[str, tuple[Callable, str]] = {
     "clusters": (cmd_clusters, "choose the number of subtypes, assign samples, agreement"),
     "risk-score": (cmd_risk_score, "the Fong clinical risk score"),
     "survival": (cmd_survival, "survival of one endpoint by subtype, Cox, concordance"),
+    "sweep-point": (cmd_sweep_point, "SNF and clustering at one setting of the sweep"),
+    "sweep": (cmd_sweep, "the sweep's summary table"),
     "classify-fit": (cmd_classify_fit, "nested CV of one target x model x feature set"),
     "classify": (cmd_classify, "compare the classifiers with each other and the risk score"),
     "score": (cmd_score, "score a new cohort with a trained model"),
@@ -1106,6 +1142,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--endpoint", choices=["os", "pfs"], default="os")
         if name == "track":
             p.add_argument("--workflow-dir", help="the workflow's folder (for its git commit)")
+        if name == "sweep-point":
+            p.add_argument("--K", type=int, required=True)
+            p.add_argument("--mu", type=float, required=True)
+            p.add_argument("--t", type=int, required=True)
         if name == "classify-fit":
             p.add_argument("--target", required=True)
             p.add_argument("--model", required=True)
@@ -1182,6 +1222,8 @@ def main(argv: list[str] | None = None) -> int:
         if step == "classify_fit":
             wildcards = {"target": args.target, "model": args.model}
             wildcards["feature_set"] = args.feature_set
+        if step == "sweep_point":
+            wildcards = {"K": str(args.K), "mu": f"{args.mu:g}", "t": str(args.t)}
         if step == "score":
             if not args.cohort:
                 raise MetpotError("metpot score --config needs --cohort NAME (of score.cohorts)")

@@ -345,3 +345,69 @@ def consensus_silhouette(consensus: np.ndarray, labels) -> np.ndarray:
     if len(np.unique(labels)) < 2:
         return np.zeros(labels.size)
     return silhouette_samples(np.clip(D, 0.0, 1.0), labels, metric="precomputed")
+
+
+def sweep_point(
+    views: Sequence[np.ndarray],
+    K: int,
+    mu: float,
+    t: int,
+    ks: Sequence[int],
+    variant: str = "snftool-2.3",
+    metric: str = "sqeuclidean",
+    reference: np.ndarray | None = None,
+    time: np.ndarray | None = None,
+    event: np.ndarray | None = None,
+) -> dict:
+    """SNF and clustering at one setting of a parameter sweep, and how its partition fares.
+
+    Parameters
+    ----------
+    views : sequence of ndarray
+        The preprocessed (scaled) layers, samples x features, same samples.
+    K, mu, t : int, float, int
+        SNF's neighbours, kernel width and iterations.
+    ks : sequence of int
+        Candidate numbers of clusters.
+    reference : ndarray, optional
+        The workflow's partition (for its adjusted Rand index with this setting's).
+    time, event : ndarray, optional
+        Survival of the samples (NaN time where unusable), for the log-rank test.
+
+    Returns
+    -------
+    dict
+        ``K``, ``mu``, ``t``, ``n_clusters`` (SNF's estimates, without consensus PAC),
+        ``why``, the four estimates, ``eigengap`` of the chosen k, ``ari_main`` and
+        ``logrank_chisq``/``logrank_p`` (when given), cluster sizes.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    from metpot.snf import snf_pipeline
+    from metpot.survival import logrank_test
+
+    _, fused = snf_pipeline(
+        list(views), K=K, mu=mu, t=t, variant=variant, metric=metric, normalize=False
+    )
+    fit = cluster_fused(fused, ks, variant=variant)
+    k, why = choose_n_clusters(fit["estimates"], None, "auto")
+    labels = np.asarray(fit["labels"][k])
+    scores = fit["scores"].set_index("n_clusters")
+    out = {
+        "K": int(K),
+        "mu": float(mu),
+        "t": int(t),
+        "n_clusters": int(k),
+        "why": why,
+        **{key: v for key, v in fit["estimates"].items()},
+        "sizes": [int((labels == c).sum()) for c in range(1, k + 1)],
+    }
+    if "eigengap" in scores.columns and k in scores.index:
+        out["eigengap"] = float(scores.loc[k, "eigengap"])
+    if reference is not None:
+        out["ari_main"] = float(adjusted_rand_score(reference, labels))
+    if time is not None and event is not None:
+        ok = np.isfinite(time)
+        lr = logrank_test(time[ok], event[ok].astype(bool), labels[ok])
+        out["logrank_chisq"], out["logrank_p"] = float(lr["chisq"]), float(lr["p"])
+    return out

@@ -544,6 +544,37 @@ def score_cohorts(config: dict) -> list[str]:
     return list((config.get("score") or {}).get("cohorts", {}))
 
 
+def sweep_points(config: dict) -> list[tuple[str, str, str]]:
+    """The (K, mu, t) settings of ``sweep``, as strings (empty when there is no sweep)."""
+    sweep = config.get("sweep")
+    if not sweep:
+        return []
+    return [
+        (str(K), f"{mu:g}", str(t)) for K in sweep["K"] for mu in sweep["mu"] for t in sweep["t"]
+    ]
+
+
+def _sweep_point(config: dict, K: str = "{K}", mu: str = "{mu}", t: str = "{t}") -> StepFiles:
+    b = _Builder(config, "sweep/points")
+    b.files.inputs = dict(_preprocessed(config))
+    b.files.inputs["assignments"] = _clusters(config).outputs["assignments"].path
+    if endpoints(config):
+        b.files.inputs["outcome"] = _ingested(config, "outcome")
+    b.add("point", f"K{K}_mu{mu}_t{t}.json", "table")
+    b.files.log = f"{b.root}/logs/sweep/K{K}_mu{mu}_t{t}.log"
+    b.files.benchmark = f"{b.root}/benchmarks/sweep/K{K}_mu{mu}_t{t}.tsv"
+    return b.files
+
+
+def _sweep(config: dict) -> StepFiles:
+    b = _Builder(config, "sweep")
+    b.files.inputs = {
+        "points": [_sweep_point(config, *p).outputs["point"].path for p in sweep_points(config)]
+    }
+    b.add("summary", "summary.tsv", "table")
+    return b.files
+
+
 def analysis_outputs(config: dict) -> dict[str, Output]:
     """Every output of the analysis steps (not tracking or the summary), by unique path."""
     found: dict[str, Output] = {}
@@ -600,6 +631,8 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
     "clusters": _clusters,
     "risk_score": _risk_score,
     "survival": _survival,
+    "sweep_point": _sweep_point,
+    "sweep": _sweep,
     "classify_fit": _classify_fit,
     "classify": _classify,
     "score": _score,
@@ -618,6 +651,8 @@ def analysis_steps(config: dict) -> list[str]:
         names.append("risk_score")
     if endpoints(config):
         names.append("survival")
+    if sweep_points(config):
+        names += ["sweep_point", "sweep"]
     if classify_jobs(config):
         names += ["classify_fit", "classify"]
     if score_cohorts(config):
@@ -650,6 +685,8 @@ def expand_step(name: str, config: dict) -> list[StepFiles]:
         ]
     if name == "score":
         return [step(name, config, cohort=c) for c in score_cohorts(config)]
+    if name == "sweep_point":
+        return [step(name, config, K=K, mu=mu, t=t) for K, mu, t in sweep_points(config)]
     return [step(name, config)]
 
 

@@ -51,3 +51,60 @@ rule clusters:
     shell:
         "{params.metpot} clusters --config {params.cfg:q} {params.io}"
         " --threads {threads} --log {log}"
+
+
+if "sweep" in manifest.analysis_steps(config):
+
+    wildcard_constraints:
+        K=r"\d+",
+        mu=r"[0-9.e+-]+",
+        t=r"\d+",
+
+
+    rule sweep_point:
+        """SNF, clustering and survival separation at one (K, mu, t) of the sweep."""
+        input:
+            **inputs("sweep_point"),
+        output:
+            **outputs("sweep_point"),
+        params:
+            metpot=METPOT,
+            cfg=lambda w: sections("snf", "clusters"),
+            io=io_args,
+        threads: 2
+        resources:
+            mem_mb=nxn_mem_mb(8),
+            runtime=30,
+        log:
+            files("sweep_point").log,
+        benchmark:
+            files("sweep_point").benchmark
+        conda:
+            "../../envs/core.yaml"
+        shell:
+            "{params.metpot} sweep-point --config {params.cfg:q} {params.io}"
+            " --K {wildcards.K} --mu {wildcards.mu} --t {wildcards.t}"
+            " --threads {threads} --log {log}"
+
+
+    rule sweep:
+        """One row per setting of the sweep: k, estimates, agreement, log-rank separation."""
+        input:
+            **inputs("sweep"),
+        output:
+            **outputs("sweep"),
+        params:
+            metpot=METPOT,
+            cfg=lambda w: sections("sweep"),
+            io=io_args,
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        log:
+            files("sweep").log,
+        conda:
+            "../../envs/core.yaml"
+        shell:
+            "{params.metpot} sweep --config {params.cfg:q} {params.io}"
+            " --threads {threads} --log {log}"

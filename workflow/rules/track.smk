@@ -6,7 +6,17 @@ if "MLFLOW_TRACKING_URI" in os.environ:
         "MLFLOW_TRACKING_URI",
 
 
+# Tracking and the summary run in the Snakemake process (on a cluster: the login node), so
+# compute nodes never need to reach the tracking store.
+localrules:
+    summary,
+
+
 if tracking_enabled():
+
+    localrules:
+        track,
+
 
     rule track:
         """Record the run in MLflow: config, versions, input checksums, metrics, artifacts.
