@@ -67,12 +67,13 @@ def _render(path: Path, config: dict, **wildcards) -> str:
 SCORE = {"cohorts": {"new": {"omics": {"mrna": {"path": "data/mrna_new.csv"}}}}}
 
 
-@pytest.mark.parametrize("which", ["demo", "demo_classify", "demo_score", "own"])
+@pytest.mark.parametrize("which", ["demo", "demo_classify", "demo_score", "demo_sweep", "own"])
 def test_every_reported_output_has_a_caption_that_renders(which):
     config = {
         "demo": lambda: _demo(classify={"enabled": False}),
         "demo_classify": lambda: _demo(classify=SMALL_CLASSIFY),
         "demo_score": lambda: _demo(classify=SMALL_CLASSIFY, score=SCORE),
+        "demo_sweep": lambda: _demo(classify={"enabled": False}, sweep={"K": [10, 20]}),
         "own": _own_cohort,
     }[which]()
     reported = _reported(config)
@@ -89,6 +90,8 @@ def test_every_reported_output_has_a_caption_that_renders(which):
         text = _render(caption, config, **wildcards)
         assert len(text.split()) > 8, caption.name
         assert "{{" not in text and "{%" not in text
+    if which == "demo_sweep":
+        assert "results/sweep/summary.tsv" in reported
     if which == "demo_score":
         assert {"results/score/new/probabilities.svg", "results/score/new/summary.json"} <= set(
             reported

@@ -571,7 +571,7 @@ def _sweep(config: dict) -> StepFiles:
     b.files.inputs = {
         "points": [_sweep_point(config, *p).outputs["point"].path for p in sweep_points(config)]
     }
-    b.add("summary", "summary.tsv", "table")
+    b.add("summary", "summary.tsv", "table", _rep("Subtypes", "sweep", name="SNF parameter sweep"))
     return b.files
 
 
