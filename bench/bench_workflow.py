@@ -45,10 +45,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_config(repo: Path, tmp: Path, n: int, tracking: bool) -> tuple[Path, str]:
+def write_config(
+    repo: Path, tmp: Path, n: int, tracking: bool, classify: bool = True
+) -> tuple[Path, str]:
     """The repository's config with the size (and tracking) set; returns (path, output dir)."""
     cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     cfg.setdefault("demo", {})["n_patients"] = int(n)
+    if not classify:
+        cfg["classify"] = {"enabled": False}
     if not tracking:
         cfg.setdefault("tracking", {})["enabled"] = False
     path = tmp / "config.yaml"
@@ -129,10 +133,12 @@ def parse_log(text: str, workdir: Path) -> tuple[dict[str, dict], dict[str, str]
     return dict(rules), owners
 
 
-def run_size(repo: Path, n: int, cores: int, tracking: bool, keep: bool) -> dict:
+def run_size(
+    repo: Path, n: int, cores: int, tracking: bool, keep: bool, classify: bool = True
+) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"metpot_bench_{n}_"))
     try:
-        cfg, out_name = write_config(repo, tmp, n, tracking)
+        cfg, out_name = write_config(repo, tmp, n, tracking, classify)
         cmd = [
             sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
             "--directory", str(tmp), "--configfile", str(cfg), "--cores", str(cores),
@@ -174,16 +180,19 @@ def main(argv=None) -> None:
     ap.add_argument("--tracking", action="store_true", help="keep MLflow tracking on")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     ap.add_argument("--no-warmup", action="store_true")
+    ap.add_argument(
+        "--no-classify", action="store_true", help="classify.enabled: false (SNF to survival only)"
+    )
     ap.add_argument("--repo", type=Path, default=REPO, help="repository with the Snakefile")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     args = ap.parse_args(argv)
 
     if not args.no_warmup:
-        run_size(args.repo, 60, args.cores, False, False)
+        run_size(args.repo, 60, args.cores, False, False, not args.no_classify)
     results = []
     for n in args.sizes:
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        res = run_size(args.repo, n, args.cores, args.tracking, args.keep)
+        res = run_size(args.repo, n, args.cores, args.tracking, args.keep, not args.no_classify)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         # ru_maxrss of the children is a running maximum: only a new maximum is this size's
         res["peak_job_rss_mb"] = peak / 1024 if peak > before or not results else math.nan
