@@ -557,6 +557,12 @@ class _FrameStep(TransformerMixin, BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         return np.asarray(X, dtype=float)
 
+    def fit(self, X, y=None):
+        """Learn the input columns and keep them all (steps that select override this)."""
+        self._start(X)
+        self.keep_ = np.ones(self.n_features_in_, dtype=bool)
+        return self
+
     def _apply(self, values: np.ndarray) -> np.ndarray:
         return values[:, self.keep_]
 
@@ -587,11 +593,6 @@ class _FrameStep(TransformerMixin, BaseEstimator):
 
 class Log2Transform(_FrameStep):
     """``log2(x + 1)``; negative input is a :class:`MetpotError` naming the column."""
-
-    def fit(self, X, y=None):
-        self._start(X)
-        self.keep_ = np.ones(self.n_features_in_, dtype=bool)
-        return self
 
     def _apply(self, values):
         with np.errstate(invalid="ignore"):
@@ -797,11 +798,6 @@ class SignatureSelector(_FrameStep):
 
 class AsArray(_FrameStep):
     """Hand the model a plain array (the column names stay in ``get_feature_names_out``)."""
-
-    def fit(self, X, y=None):
-        self._start(X)
-        self.keep_ = np.ones(self.n_features_in_, dtype=bool)
-        return self
 
     def transform(self, X):
         return np.asarray(super().transform(np.asarray(X, dtype=float)), dtype=float)

@@ -213,6 +213,14 @@ def read_outcome(path: str | Path, endpoint: str = "os") -> pd.DataFrame:
     return table
 
 
+def _subtypes(io: StepIO) -> tuple[pd.Series, dict[int, str]]:
+    """The ``assignments`` input (subtype 1..k by sample id) and the ``subtypes`` names."""
+    subtype = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
+    table = pd.read_csv(io.input("subtypes"), sep="\t")
+    names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
+    return subtype, names
+
+
 def _layers(io: StepIO) -> dict[str, pd.DataFrame]:
     """The ``layer_<name>`` inputs, in order, checked to share their samples."""
     frames = {
@@ -525,9 +533,7 @@ def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     endpoint = args.endpoint
     scfg = cfg["survival"]
     clinical_cfg = cfg["cohort"]["clinical"]
-    subtype = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
-    table = pd.read_csv(io.input("subtypes"), sep="\t")
-    names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
+    subtype, names = _subtypes(io)
     crs = covariates = integrated = None
     if "crs" in io.inputs:
         crs = read_samples(io.input("crs"), index_col="sample_id")
@@ -677,9 +683,7 @@ def _classify_data(cfg: dict, io: StepIO) -> dict:
     layers = _layers(io)
     subtypes = None
     if "assignments" in io.inputs:
-        assign = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
-        table = pd.read_csv(io.input("subtypes"), sep="\t")
-        names = dict(zip(table["subtype"].astype(int), table["name"].astype(str), strict=True))
+        assign, names = _subtypes(io)
         subtypes = assign.map(names)
     clinical = pd.read_parquet(io.input("clinical")) if "clinical" in io.inputs else None
     endpoints = {}
@@ -897,9 +901,8 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         clinical = table.set_index(id_col)
     reference = None
     if "assignments" in io.inputs:
-        assign = read_samples(io.input("assignments"), index_col="sample_id")["subtype"]
-        names = pd.read_csv(io.input("subtypes"), sep="\t")
-        labels = assign.map(dict(zip(names["subtype"], names["name"].astype(str), strict=True)))
+        assign, names = _subtypes(io)
+        labels = assign.map(names)
         train = {
             k.removeprefix("train_"): pd.read_parquet(v)
             for k, v in io.inputs.items()
