@@ -111,7 +111,8 @@ def marker_heatmap(
         bar = np.array([[matplotlib.colors.to_rgb(colors.get(g, "0.5"))] for g in groups])
         side.imshow(bar, aspect="auto", interpolation="nearest")
         side.set_axis_off()
-        cax = fig.add_axes((6.95 / width, hy + hh * 0.05, 0.14 / width, min(hh * 0.35, 1.6 / height)))
+        bar_h = min(hh * 0.35, 1.6 / height)
+        cax = fig.add_axes((6.95 / width, hy + hh * 0.05, 0.14 / width, bar_h))
         fig.colorbar(im, cax=cax, label="row z-score")
     else:
         ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=ax.transAxes)
@@ -125,9 +126,7 @@ def marker_heatmap(
     topbar.imshow(bar, aspect="auto", interpolation="nearest")
     topbar.set_axis_off()
     handles = [
-        matplotlib.patches.Patch(
-            color=c, label=f"{names.get(lv, lv)} (n={int((lab == lv).sum())})"
-        )
+        matplotlib.patches.Patch(color=c, label=f"{names.get(lv, lv)} (n={int((lab == lv).sum())})")
         for lv, c in colors.items()
     ]
     fig.legend(

@@ -179,9 +179,7 @@ def signature_scores(
         present = [g for g in genes if g in Z.columns]
         absent = [g for g in genes if g not in Z.columns]
         if absent:
-            warn_data(
-                f"{label}: {len(absent)} feature(s) not in {where}: {name_list(absent)}"
-            )
+            warn_data(f"{label}: {len(absent)} feature(s) not in {where}: {name_list(absent)}")
         if not present:
             raise MetpotError(f"{label}: none of its features is in {where}")
         out[name] = Z[present].mean(axis=1)
