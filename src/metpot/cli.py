@@ -735,9 +735,7 @@ def cmd_characterise(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
             ", ".join(f"{r.name} -> {r.suggested}" for r in suggested.itertuples()),
         )
     io.json("metrics", metrics)
-    log.info(
-        "characterised %d subtypes on %s", subtype.nunique(), ", ".join(frames)
-    )
+    log.info("characterised %d subtypes on %s", subtype.nunique(), ", ".join(frames))
 
 
 def _classify_data(cfg: dict, io: StepIO) -> dict:
@@ -1092,6 +1090,8 @@ def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
             Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
         },
         run=load("run"),
+        characterise=load("characterise"),
+        suggested_names=_tsv_or_none(io, "suggested_names"),
     )
     io.text("summary", text)
 
