@@ -237,7 +237,7 @@ def test_the_step_declares_gene_set_files_only_with_gene_sets():
     assert plain["characterise"] == {"top": 20, "fdr": 0.05, "gene_sets": {}}
 
 
-def test_metpot_characterise_writes_its_declared_files(tmp_path):
+def test_metpot_characterise_writes_its_declared_files(tmp_path, capsys):
     from metpot.cli import main
 
     X, labels = _planted(n_null=40)
@@ -293,6 +293,16 @@ def test_metpot_characterise_writes_its_declared_files(tmp_path):
     }
     metrics = json.loads(Path(files.outputs["metrics"].path).read_text())
     assert metrics["suggested.subtype2"] == "planted" and metrics["rna.n_tested"] == 50
+    # a gene set without a gene of the layer: one line naming the key, and no output at all
+    config["output_dir"] = str(tmp_path / "bad")
+    config["characterise"]["gene_sets"] = {"bogus": ["NOPE"]}
+    bad = manifest.step("characterise", config).output_paths()
+    args = ["characterise", "--config", json.dumps(config)]
+    args += [a for key, path in inputs.items() for a in ("--input", f"{key}={path}")]
+    args += [a for key, path in bad.items() for a in ("--output", f"{key}={path}")]
+    assert main(args) == 1
+    assert "characterise.gene_sets.bogus: none of its features" in capsys.readouterr().err
+    assert not any(Path(p).exists() for p in bad.values())
 
 
 def test_marker_heatmap_groups_the_up_features_by_subtype_and_the_samples_too():

@@ -695,6 +695,14 @@ def cmd_characterise(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         analysed[layer] = X
         tables.append(ch.differential_features(X, subtype, layer, names))
     top = ch.top_features(pd.concat(tables, ignore_index=True), top_n, fdr)
+    sets, sets_result = gene_sets(cfg), None
+    if sets:  # computed before anything is written: a bad gene set leaves no output
+        layer = characterise_layer(cfg)
+        if layer not in analysed:
+            raise MetpotError(f"config: characterise.layer: no omics layer named {layer!r}")
+        scores = ch.gene_set_scores(analysed[layer], sets, layer)
+        tests = ch.gene_set_tests(scores, subtype, names)
+        sets_result = (layer, scores, tests, ch.suggest_names(tests, fdr))
     metrics: dict = {"fdr": fdr, "top": top_n}
     for layer, table in zip(frames, tables, strict=True):
         io.tsv(f"differential_{layer}", table)
@@ -713,14 +721,8 @@ def cmd_characterise(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         )
         io.figure(f"heatmap_{layer}", fig)
     io.tsv("top_features", top)
-    sets = gene_sets(cfg)
-    if sets:
-        layer = characterise_layer(cfg)
-        if layer not in analysed:
-            raise MetpotError(f"config: characterise.layer: no omics layer named {layer!r}")
-        scores = ch.gene_set_scores(analysed[layer], sets, layer)
-        tests = ch.gene_set_tests(scores, subtype, names)
-        suggested = ch.suggest_names(tests, fdr)
+    if sets_result is not None:
+        layer, scores, tests, suggested = sets_result
         io.tsv("gene_set_scores", scores.rename_axis("sample_id").reset_index())
         io.tsv("gene_set_tests", tests)
         io.tsv("suggested_names", suggested)
