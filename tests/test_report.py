@@ -297,11 +297,11 @@ EXPECTED_FIGURES = [
     "forest.svg",
     "consensus_heatmap.svg",
     "silhouette.svg",
-    "affinity_heatmap_mrna.svg",
-    "affinity_heatmap_mirna.svg",
-    "heatmap_mrna.svg",
+    "heatmap_mrna.svg",  # characterise
     "heatmap_mirna.svg",
     "gene_sets.svg",
+    "affinity_heatmap_mrna.svg",
+    "affinity_heatmap_mirna.svg",
 ]
 
 

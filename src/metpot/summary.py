@@ -24,6 +24,42 @@ def _c(metrics: Mapping, predictor: str) -> str | None:
     return text
 
 
+def _characterise_lines(
+    config: Mapping,
+    subtypes: pd.DataFrame,
+    metrics: Mapping | None,
+    suggested: pd.DataFrame | None,
+) -> list[str]:
+    """Differential features per layer and subtype, and the names the gene sets suggest."""
+    lines = []
+    names = dict(zip(subtypes["subtype"], subtypes["name"].astype(str), strict=True))
+    if metrics:
+        fdr = metrics.get("fdr")
+        layers = [k.removesuffix(".n_tested") for k in metrics if k.endswith(".n_tested")]
+        if layers:
+            lines.append(f"  differential features at FDR < {fdr:g} (up/down in the subtype):")
+        for layer in layers:
+            key = f"{layer}.subtype{{}}.n_{{}}"
+            counts = [
+                f"{name} {metrics[key.format(k, 'up')]}/{metrics[key.format(k, 'down')]}"
+                for k, name in names.items()
+                if key.format(k, "up") in metrics
+            ]
+            lines.append(f"    {layer}: {', '.join(counts)}")
+    if suggested is not None and len(suggested):
+        from metpot.manifest import characterise_layer
+
+        where = f" ({characterise_layer(config)})" if "cohort" in config else ""
+        parts = []
+        for r in suggested.itertuples():
+            text = f"{r.name} -> {r.suggested}"
+            if isinstance(r.shared_with, str) and r.shared_with:
+                text += f" (shared with {r.shared_with})"
+            parts.append(text)
+        lines.append(f"  gene sets{where} suggest: " + ", ".join(parts))
+    return lines
+
+
 def run_summary(
     config: Mapping,
     ingest: Mapping,
@@ -136,39 +172,3 @@ def run_summary(
         else:
             lines.append(f"  open it at: {uri}")
     return "\n".join(lines) + "\n"
-
-
-def _characterise_lines(
-    config: Mapping,
-    subtypes: pd.DataFrame,
-    metrics: Mapping | None,
-    suggested: pd.DataFrame | None,
-) -> list[str]:
-    """Differential features per layer and subtype, and the names the gene sets suggest."""
-    lines = []
-    names = dict(zip(subtypes["subtype"], subtypes["name"].astype(str), strict=True))
-    if metrics:
-        fdr = metrics.get("fdr")
-        layers = [k.removesuffix(".n_tested") for k in metrics if k.endswith(".n_tested")]
-        if layers:
-            lines.append(f"  differential features at FDR < {fdr:g} (up/down in the subtype):")
-        for layer in layers:
-            key = f"{layer}.subtype{{}}.n_{{}}"
-            counts = [
-                f"{name} {metrics[key.format(k, 'up')]}/{metrics[key.format(k, 'down')]}"
-                for k, name in names.items()
-                if key.format(k, "up") in metrics
-            ]
-            lines.append(f"    {layer}: {', '.join(counts)}")
-    if suggested is not None and len(suggested):
-        from metpot.manifest import characterise_layer
-
-        where = f" ({characterise_layer(config)})" if "cohort" in config else ""
-        parts = []
-        for r in suggested.itertuples():
-            text = f"{r.name} -> {r.suggested}"
-            if isinstance(r.shared_with, str) and r.shared_with:
-                text += f" (shared with {r.shared_with})"
-            parts.append(text)
-        lines.append(f"  gene sets{where} suggest: " + ", ".join(parts))
-    return lines
