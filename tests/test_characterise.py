@@ -337,3 +337,23 @@ def test_gene_set_plot_has_one_panel_per_set_with_its_fdr():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
     stars = [t for t in fig.axes[0].texts if t.get_text() == "*"]
     assert len(stars) == 1 and stars[0].get_position()[0] == 2  # subtype b only
+
+
+def test_summary_lists_differential_counts_and_suggested_names():
+    from metpot.summary import _characterise_lines
+
+    config = load_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    subtypes = pd.DataFrame({"subtype": [1, 2], "name": ["immune", "stromal"], "n": [5, 6]})
+    metrics = {"fdr": 0.05, "mrna.n_tested": 9, "mrna.subtype1.n_up": 4}
+    metrics |= {"mrna.subtype1.n_down": 1, "mrna.subtype2.n_up": 0, "mrna.subtype2.n_down": 2}
+    suggested = pd.DataFrame(
+        {"name": ["immune", "stromal"], "suggested": ["immune", "immune"],
+         "shared_with": ["stromal", "immune"]}
+    )  # fmt: skip
+    lines = _characterise_lines(config, subtypes, metrics, suggested)
+    assert lines == [
+        "  differential features at FDR < 0.05 (up/down in the subtype):",
+        "    mrna: immune 4/1, stromal 0/2",
+        "  gene sets (mrna) suggest: immune -> immune (shared with stromal), "
+        "stromal -> immune (shared with immune)",
+    ]
