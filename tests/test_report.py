@@ -112,6 +112,7 @@ def test_demo_reports_every_figure_in_its_category():
     assert cats["km_integrated.svg"] == cats["forest.svg"] == "Survival"
     assert cats["vs_crs.svg"] == "Classifiers"
     assert cats["summary.txt"] == "Data"
+    assert cats["heatmap_mrna.svg"] == cats["gene_sets.svg"] == "Subtypes"
     # the PNG twin of a figure is not reported twice
     assert not any(p.endswith(".png") for p in reported)
 
@@ -296,6 +297,9 @@ EXPECTED_FIGURES = [
     "forest.svg",
     "consensus_heatmap.svg",
     "silhouette.svg",
+    "heatmap_mrna.svg",  # characterise
+    "heatmap_mirna.svg",
+    "gene_sets.svg",
     "affinity_heatmap_mrna.svg",
     "affinity_heatmap_mirna.svg",
 ]

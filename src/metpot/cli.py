@@ -680,6 +680,68 @@ def cmd_sweep(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     io.tsv("summary", table)
 
 
+def cmd_characterise(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot import characterise as ch
+    from metpot.characterise_plots import gene_set_plot, marker_heatmap
+    from metpot.config import layer_preprocess
+    from metpot.manifest import characterise_layer, gene_sets
+
+    ccfg = {"top": 20, "fdr": 0.05, **(cfg.get("characterise") or {})}
+    top_n, fdr = int(ccfg["top"]), float(ccfg["fdr"])
+    subtype, names = _subtypes(io)
+    frames = _layers(io)
+    analysed, tables = {}, []
+    for layer, X in frames.items():
+        transform = layer_preprocess(cfg, layer).get("transform", "none")
+        X = ch.analysed_layer(X, transform, layer)
+        analysed[layer] = X
+        tables.append(ch.differential_features(X, subtype, layer, names))
+    top = ch.top_features(pd.concat(tables, ignore_index=True), top_n, fdr)
+    sets, sets_result = gene_sets(cfg), None
+    if sets:  # computed before anything is written: a bad gene set leaves no output
+        layer = characterise_layer(cfg)
+        if layer not in analysed:
+            raise MetpotError(f"config: characterise.layer: no omics layer named {layer!r}")
+        scores = ch.gene_set_scores(analysed[layer], sets, layer)
+        tests = ch.gene_set_tests(scores, subtype, names)
+        sets_result = (layer, scores, tests, ch.suggest_names(tests, fdr))
+    metrics: dict = {"fdr": fdr, "top": top_n}
+    for layer, table in zip(frames, tables, strict=True):
+        io.tsv(f"differential_{layer}", table)
+        metrics[f"{layer}.n_tested"] = int(table["feature"].nunique())
+        for k, g in table.groupby("subtype"):
+            passing = g[g["fdr"] < fdr]
+            metrics[f"{layer}.subtype{k}.n_up"] = int((passing["direction"] == "up").sum())
+            metrics[f"{layer}.subtype{k}.n_down"] = int((passing["direction"] == "down").sum())
+        fig = marker_heatmap(
+            analysed[layer],
+            subtype,
+            top[top["layer"] == layer],
+            names,
+            f"{layer}: top {top_n} features up in each subtype (FDR < {fdr:g})",
+            f"no feature of {layer} is higher in a subtype at FDR < {fdr:g}",
+        )
+        io.figure(f"heatmap_{layer}", fig)
+    io.tsv("top_features", top)
+    if sets_result is not None:
+        layer, scores, tests, suggested = sets_result
+        io.tsv("gene_set_scores", scores.rename_axis("sample_id").reset_index())
+        io.tsv("gene_set_tests", tests)
+        io.tsv("suggested_names", suggested)
+        title = f"Gene-set scores by subtype ({layer}; * one-vs-rest FDR < {fdr:g})"
+        io.figure("gene_sets", gene_set_plot(scores, subtype, tests, names, fdr, title))
+        for r in suggested.itertuples():
+            metrics[f"suggested.subtype{r.subtype}"] = r.suggested
+        kw = tests[tests["test"] == "kruskal_wallis"]
+        metrics.update({f"gene_set.{r.gene_set}.kruskal_fdr": r.fdr for r in kw.itertuples()})
+        log.info(
+            "suggested names: %s",
+            ", ".join(f"{r.name} -> {r.suggested}" for r in suggested.itertuples()),
+        )
+    io.json("metrics", metrics)
+    log.info("characterised %d subtypes on %s", subtype.nunique(), ", ".join(frames))
+
+
 def _classify_data(cfg: dict, io: StepIO) -> dict:
     """What every classify fit reads: layers, targets' sources, CRS, outcomes, checksums."""
     layers = _layers(io)
@@ -1032,6 +1094,8 @@ def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
             Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
         },
         run=load("run"),
+        characterise=load("characterise"),
+        suggested_names=_tsv_or_none(io, "suggested_names"),
     )
     io.text("summary", text)
 
@@ -1099,6 +1163,7 @@ STEPS: dict[str, tuple[Callable, str]] = {
     "survival": (cmd_survival, "survival of one endpoint by subtype, Cox, concordance"),
     "sweep-point": (cmd_sweep_point, "SNF and clustering at one setting of the sweep"),
     "sweep": (cmd_sweep, "the sweep's summary table"),
+    "characterise": (cmd_characterise, "differential features and gene-set scores per subtype"),
     "classify-fit": (cmd_classify_fit, "nested CV of one target x model x feature set"),
     "classify": (cmd_classify, "compare the classifiers with each other and the risk score"),
     "score": (cmd_score, "score a new cohort with a trained model"),

@@ -139,7 +139,12 @@ def agreement(labels: pd.Series, truth: pd.Series) -> dict:
     }
 
 
-def signature_scores(X: pd.DataFrame, signatures: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+def signature_scores(
+    X: pd.DataFrame,
+    signatures: Mapping[str, Sequence[str]],
+    config_key: str | None = None,
+    where: str = "the data",
+) -> pd.DataFrame:
     """Mean z-score of each signature's genes per sample.
 
     Parameters
@@ -149,25 +154,34 @@ def signature_scores(X: pd.DataFrame, signatures: Mapping[str, Sequence[str]]) -
         present values; missing values are left out of the means).
     signatures : mapping of str to list of str
         Signature name -> feature ids; ids absent from ``X`` are named in a warning.
+    config_key : str, optional
+        The config key holding ``signatures`` (e.g. ``characterise.gene_sets``): messages
+        then name ``<config_key>.<name>``; default ``signature <name>``.
+    where : str
+        What ``X`` is, for messages (e.g. ``layer mrna``).
 
     Returns
     -------
     DataFrame
         Samples x signatures.
+
+    Raises
+    ------
+    MetpotError
+        If none of a signature's features is in ``X``.
     """
     from metpot.snf import standard_normalization
 
     Z = pd.DataFrame(standard_normalization(X, ignore_nan=True), index=X.index, columns=X.columns)
     out = {}
     for name, genes in signatures.items():
+        label = f"{config_key}.{name}" if config_key else f"signature {name}"
         present = [g for g in genes if g in Z.columns]
         absent = [g for g in genes if g not in Z.columns]
         if absent:
-            warn_data(
-                f"signature {name}: {len(absent)} feature(s) not in the data: {name_list(absent)}"
-            )
+            warn_data(f"{label}: {len(absent)} feature(s) not in {where}: {name_list(absent)}")
         if not present:
-            raise MetpotError(f"signature {name}: none of its features is in the data")
+            raise MetpotError(f"{label}: none of its features is in {where}")
         out[name] = Z[present].mean(axis=1)
     return pd.DataFrame(out, index=X.index)
 

@@ -176,6 +176,12 @@ def _semantic_problems(config: dict) -> list[str]:
             f"config: subtypes.layer: no omics layer named {sub_layer!r} "
             f"(layers: {', '.join(layers)})"
         )
+    char_layer = config.get("characterise", {}).get("layer")
+    if char_layer and char_layer not in layers:
+        problems.append(
+            f"config: characterise.layer: no omics layer named {char_layer!r} "
+            f"(layers: {', '.join(layers)})"
+        )
     n = config.get("clusters", {}).get("n", "auto")
     if isinstance(n, int) and n not in config["clusters"]["candidates"]:
         config["clusters"]["candidates"] = sorted({*config["clusters"]["candidates"], n})

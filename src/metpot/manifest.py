@@ -101,6 +101,16 @@ def subtype_layer(config: dict) -> str:
     return config.get("subtypes", {}).get("layer") or layers(config)[0]
 
 
+def characterise_layer(config: dict) -> str:
+    """The layer of the gene sets (``characterise.layer``, else :func:`subtype_layer`)."""
+    return (config.get("characterise") or {}).get("layer") or subtype_layer(config)
+
+
+def gene_sets(config: dict) -> dict[str, list[str]]:
+    """The configured gene sets (``characterise.gene_sets``; empty when none)."""
+    return dict((config.get("characterise") or {}).get("gene_sets") or {})
+
+
 def n_consensus_chunks(config: dict) -> int:
     """Consensus resamples are split into this many jobs (0 without consensus)."""
     cons = config["clusters"]["consensus"]
@@ -575,6 +585,49 @@ def _sweep(config: dict) -> StepFiles:
     return b.files
 
 
+def _characterise(config: dict) -> StepFiles:
+    b = _Builder(config, "characterise")
+    clusters = _clusters(config).outputs
+    b.files.inputs = {f"layer_{n}": _ingested(config, f"layer_{n}") for n in layers(config)}
+    b.files.inputs["assignments"] = clusters["assignments"].path
+    b.files.inputs["subtypes"] = clusters["subtypes"].path
+    sub = "Characterisation"
+    for name in layers(config):
+        b.add(f"differential_{name}", f"differential_{name}.tsv", "table")
+        b.figure(
+            f"heatmap_{name}",
+            f"heatmap_{name}",
+            _rep("Subtypes", "characterise_heatmap", sub, name=f"{name} top features"),
+        )
+    b.add(
+        "top_features",
+        "top_features.tsv",
+        "table",
+        _rep("Subtypes", "characterise_top", sub, name="top differential features"),
+    )
+    if gene_sets(config):
+        b.add("gene_set_scores", "gene_set_scores.tsv", "patient")
+        b.add(
+            "gene_set_tests",
+            "gene_set_tests.tsv",
+            "table",
+            _rep("Subtypes", "characterise_tests", sub, name="gene-set tests"),
+        )
+        b.add(
+            "suggested_names",
+            "suggested_names.tsv",
+            "table",
+            _rep("Subtypes", "characterise_names", sub, name="suggested names"),
+        )
+        b.figure(
+            "gene_sets",
+            "gene_sets",
+            _rep("Subtypes", "characterise_gene_sets", sub, name="gene-set scores"),
+        )
+    b.add("metrics", "metrics.json", "metrics")
+    return b.files
+
+
 def analysis_outputs(config: dict) -> dict[str, Output]:
     """Every output of the analysis steps (not tracking or the summary), by unique path."""
     found: dict[str, Output] = {}
@@ -604,6 +657,10 @@ def _summary(config: dict) -> StepFiles:
     }
     if has_truth(config):
         inputs["agreement"] = _clusters(config).outputs["agreement"].path
+    characterised = _characterise(config).outputs
+    inputs["characterise"] = characterised["metrics"].path
+    if "suggested_names" in characterised:
+        inputs["suggested_names"] = characterised["suggested_names"].path
     survival = [_survival(config, e).outputs["metrics"].path for e in endpoints(config)]
     if survival:
         inputs["survival"] = survival
@@ -633,6 +690,7 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
     "survival": _survival,
     "sweep_point": _sweep_point,
     "sweep": _sweep,
+    "characterise": _characterise,
     "classify_fit": _classify_fit,
     "classify": _classify,
     "score": _score,
@@ -646,7 +704,7 @@ def analysis_steps(config: dict) -> list[str]:
     names = ["ingest", "preprocess", "snf"]
     if n_consensus_chunks(config):
         names.append("consensus_chunk")
-    names.append("clusters")
+    names += ["clusters", "characterise"]
     if has_crs(config):
         names.append("risk_score")
     if endpoints(config):

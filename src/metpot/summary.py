@@ -24,6 +24,42 @@ def _c(metrics: Mapping, predictor: str) -> str | None:
     return text
 
 
+def _characterise_lines(
+    config: Mapping,
+    subtypes: pd.DataFrame,
+    metrics: Mapping | None,
+    suggested: pd.DataFrame | None,
+) -> list[str]:
+    """Differential features per layer and subtype, and the names the gene sets suggest."""
+    lines = []
+    names = dict(zip(subtypes["subtype"], subtypes["name"].astype(str), strict=True))
+    if metrics:
+        fdr = metrics.get("fdr")
+        layers = [k.removesuffix(".n_tested") for k in metrics if k.endswith(".n_tested")]
+        if layers:
+            lines.append(f"  differential features at FDR < {fdr:g} (up/down in the subtype):")
+        for layer in layers:
+            key = f"{layer}.subtype{{}}.n_{{}}"
+            counts = [
+                f"{name} {metrics[key.format(k, 'up')]}/{metrics[key.format(k, 'down')]}"
+                for k, name in names.items()
+                if key.format(k, "up") in metrics
+            ]
+            lines.append(f"    {layer}: {', '.join(counts)}")
+    if suggested is not None and len(suggested):
+        from metpot.manifest import characterise_layer
+
+        where = f" ({characterise_layer(config)})" if "cohort" in config else ""
+        parts = []
+        for r in suggested.itertuples():
+            text = f"{r.name} -> {r.suggested}"
+            if isinstance(r.shared_with, str) and r.shared_with:
+                text += f" (shared with {r.shared_with})"
+            parts.append(text)
+        lines.append(f"  gene sets{where} suggest: " + ", ".join(parts))
+    return lines
+
+
 def run_summary(
     config: Mapping,
     ingest: Mapping,
@@ -37,6 +73,8 @@ def run_summary(
     classify_best: pd.DataFrame | None = None,
     classify_vs_crs: pd.DataFrame | None = None,
     scored: Mapping[str, Mapping] | None = None,
+    characterise: Mapping | None = None,
+    suggested_names: pd.DataFrame | None = None,
 ) -> str:
     """The run's headline results as text.
 
@@ -53,6 +91,10 @@ def run_summary(
         Endpoint (``os``, ``pfs``) -> its ``metrics.json``.
     run : dict, optional
         ``mlflow_run.json``.
+    characterise : dict, optional
+        ``characterise/metrics.json`` (differential features per layer and subtype).
+    suggested_names : DataFrame, optional
+        ``characterise/suggested_names.tsv`` (with gene sets).
     """
     cohort = config["cohort"]
     synthetic = " (SYNTHETIC demo data)" if "demo" in config else ""
@@ -80,6 +122,7 @@ def run_summary(
             f"  agreement with known labels: ARI {agreement['ari']:.3f}, "
             f"NMI {agreement['nmi']:.3f} (n = {agreement['n']})"
         )
+    lines += _characterise_lines(config, subtypes, characterise, suggested_names)
     for endpoint, m in (survival or {}).items():
         lines += ["", f"{endpoint.upper()}: {m['n']} patients, {m['events']} events"]
         lines.append(

@@ -4,9 +4,9 @@
 schema violations and inconsistent keys; input files that are missing or unreadable; layouts
 that look transposed (sample ids of one layer found among the features of another); too few
 samples in common for ``snf.K``; clinical columns named by ``cohort.clinical`` or ``crs`` that
-the clinical table lacks, or whose sample ids match no omics sample; signature genes absent
-from their layer; follow-up times implausible for ``time_unit``. The workflow runs the same
-checks before any job.
+the clinical table lacks, or whose sample ids match no omics sample; signature and gene-set
+genes absent from their layer; follow-up times implausible for ``time_unit``. The workflow runs
+the same checks before any job.
 """
 
 from __future__ import annotations
@@ -136,21 +136,29 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
 
 
 def _signature_problems(config: dict, ids: dict) -> list[Problem]:
-    from metpot.manifest import subtype_layer
+    from metpot.manifest import characterise_layer, gene_sets, subtype_layer
 
-    out = []
     signatures = config.get("subtypes", {}).get("signatures") or {}
-    layer = subtype_layer(config)
-    if not signatures or layer not in ids:
+    out = _gene_list_problems("subtypes.signatures", signatures, subtype_layer(config), ids)
+    return out + _gene_list_problems(
+        "characterise.gene_sets", gene_sets(config), characterise_layer(config), ids
+    )
+
+
+def _gene_list_problems(key: str, lists: dict, layer: str, ids: dict) -> list[Problem]:
+    """Named gene lists (``key``.<name>) none of whose genes (error) or some (warning) are in
+    ``layer``."""
+    out = []
+    if not lists or layer not in ids:
         return out
     features = set(ids[layer][1])
-    for name, genes in signatures.items():
+    for name, genes in lists.items():
         absent = [g for g in genes if g not in features]
         if len(absent) == len(genes):
             out.append(
                 Problem(
                     "error",
-                    f"subtypes.signatures.{name}: none of its features is in layer {layer} "
+                    f"{key}.{name}: none of its features is in layer {layer} "
                     f"(e.g. {name_list(genes, 3)})",
                 )
             )
@@ -158,8 +166,8 @@ def _signature_problems(config: dict, ids: dict) -> list[Problem]:
             out.append(
                 Problem(
                     "warning",
-                    f"subtypes.signatures.{name}: {len(absent)} feature(s) not in layer "
-                    f"{layer}: {name_list(absent)}",
+                    f"{key}.{name}: {len(absent)} feature(s) not in layer {layer}: "
+                    f"{name_list(absent)}",
                 )
             )
     return out
