@@ -460,6 +460,7 @@ def cmd_clusters(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         io.tsv("confusion", agree.pop("confusion").reset_index())
         io.json("agreement", agree)
     _write_cluster_figures(io, fused, assignments, subtypes, res, consensus)
+    _write_consensus_per_k(io, consensus, k)
     io.json("metrics", metrics)
     log.info("%d subtypes: %s", k, res["why"])
     if agree:
@@ -493,6 +494,28 @@ def _write_cluster_figures(io, fused, assignments, subtypes, res, consensus) -> 
         io.figure("consensus_heatmap", fig)
         widths = consensus_silhouette(matrix, labels)
         io.figure("silhouette", silhouette_plot(widths, labels, names, f"Silhouette, k = {k}"))
+
+
+def _write_consensus_per_k(io: StepIO, consensus: dict | None, k: int) -> None:
+    """PAC per k (table, figure) and the consensus matrix of every k, each in its own order.
+
+    Drawn from the matrices the clusters step already holds (no resample is recomputed); at
+    most 1,000 samples are drawn (the same random subset for every k).
+    """
+    if "pac" not in io.outputs:
+        return
+    from metpot.clusters import consensus_display, pac_table
+    from metpot.plots import consensus_matrices_plot, pac_plot
+
+    table = pac_table(consensus, k)
+    io.tsv("pac", table)
+    io.figure("pac_figure", pac_plot(table))
+    panels = {}
+    for c, M in consensus["matrix"].items():
+        pos, clusters = consensus_display(M, c)
+        panels[c] = (M[np.ix_(pos, pos)], clusters)
+    fig = consensus_matrices_plot(panels, k, consensus["pac"], consensus.get("n_samples"))
+    io.figure("consensus_matrices", fig)
 
 
 def cmd_risk_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:

@@ -262,12 +262,24 @@ def _clusters(config: dict) -> StepFiles:
             _rep("Subtypes", "consensus_heatmap", name="consensus matrix"),
         )
         b.figure("silhouette", "silhouette", _rep("Subtypes", "silhouette", name="silhouette"))
+        _consensus_per_k(b)
     if has_truth(config):
         b.add("agreement", "agreement.json", "table")
         b.add(
             "confusion", "confusion.tsv", "table", _rep("Subtypes", "confusion", name="confusion")
         )
     return b.files
+
+
+def _consensus_per_k(b: _Builder) -> None:
+    """The consensus of every candidate k: PAC table and figure, the matrices side by side."""
+    b.add("pac", "pac.tsv", "table", _rep("Subtypes", "pac_table", name="PAC per k"))
+    b.figure("pac_figure", "pac", _rep("Subtypes", "pac", name="PAC per k figure"))
+    b.figure(
+        "consensus_matrices",
+        "consensus_matrices",
+        _rep("Subtypes", "consensus_matrices", name="consensus matrix per k"),
+    )
 
 
 def _risk_score(config: dict) -> StepFiles:

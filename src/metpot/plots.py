@@ -38,6 +38,8 @@ __all__ = [
     "cluster_number_plot",
     "decision_curve_plot",
     "consensus_cdf_plot",
+    "consensus_matrices_plot",
+    "pac_plot",
     "format_p",
     "forest_plot",
     "km_plot",
@@ -521,6 +523,131 @@ def consensus_cdf_plot(consensus: Mapping, chosen: int | None = None, title: str
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     if title:
         ax.set_title(title)
+    return fig
+
+
+@styled
+def consensus_matrices_plot(
+    panels: Mapping[int, tuple],
+    chosen: int | None = None,
+    pac: Mapping | None = None,
+    n_samples: int | None = None,
+    title: str | None = None,
+):
+    """Consensus matrices of every candidate k, side by side, each ordered by its clustering.
+
+    Parameters
+    ----------
+    panels : mapping of int to (matrix, clusters)
+        Per k, the drawn consensus matrix (m x m, already ordered, e.g. with
+        :func:`metpot.clusters.consensus_display`) and the consensus cluster of each drawn
+        sample (the colour bar).
+    chosen : int, optional
+        The chosen k (its panel title says so).
+    pac : mapping, optional
+        k (int or str) -> PAC, printed in the panel titles.
+    n_samples : int, optional
+        Number of samples of the cohort; when more than were drawn, the figure says so.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ks = sorted(int(k) for k in panels)
+    if not ks:
+        raise MetpotError("consensus_matrices_plot needs at least one matrix")
+    ncol = min(len(ks), 3)
+    nrow = -(-len(ks) // ncol)
+    width, height = 3.1 * ncol + 0.9, 3.35 * nrow + 0.5
+    fig = _new_figure(width, height)
+    im = None
+    for i, k in enumerate(ks):
+        C, clusters = panels[k]
+        C = np.asarray(C, dtype=float)
+        clusters = np.asarray(clusters)
+        r, c = divmod(i, ncol)
+        x0 = (0.25 + 3.1 * c) / width
+        y0 = (height - 0.5 - 3.35 * (r + 1) + 0.3) / height
+        w, h = 2.6 / width, 2.6 / height
+        ax = fig.add_axes((x0, y0, w, h))
+        im = ax.imshow(C, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest",
+                       aspect="auto")  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        bar = fig.add_axes((x0, y0 + h + 0.06 / height, w, 0.12 / height))
+        colors = np.array(
+            [[matplotlib.colors.to_rgb(PALETTE[(int(v) - 1) % len(PALETTE)]) for v in clusters]]
+        )
+        bar.imshow(colors, aspect="auto", interpolation="nearest")
+        bar.set_axis_off()
+        value = None if pac is None else pac.get(k, pac.get(str(k)))
+        text = f"k = {k}" + ("" if value is None else f", PAC {float(value):.3f}")
+        bar.set_title(
+            text + (" (chosen)" if k == chosen else ""),
+            fontsize=9,
+            fontweight="bold" if k == chosen else "normal",
+            pad=3,
+        )
+    cax = fig.add_axes(((width - 0.55) / width, 0.3 / height, 0.12 / width, 2.6 / height))
+    fig.colorbar(im, cax=cax, label="consensus index")
+    m = np.shape(panels[ks[0]][0])[0]
+    note = ""
+    if n_samples is not None and n_samples > m:
+        note = f" ({m} of {n_samples} samples drawn, chosen at random)"
+    fig.suptitle(
+        (title or "Consensus matrix per k, ordered by its consensus clustering") + note,
+        x=0.02,
+        ha="left",
+        y=0.995,
+        va="top",
+        fontsize=10,
+        fontweight="bold",
+    )
+    return fig
+
+
+@styled
+def pac_plot(table: pd.DataFrame, title: str | None = None):
+    """Proportion of ambiguous clustering (PAC) per k, the chosen k marked.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`metpot.clusters.pac_table`: ``k``, ``pac``, ``chosen`` (and ``pac_lower``,
+        ``pac_upper`` for the axis label).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not {"k", "pac", "chosen"}.issubset(table.columns):
+        raise MetpotError("pac_plot needs k/pac/chosen columns")
+    tab = table.sort_values("k")
+    k = tab["k"].to_numpy(int)
+    pac = tab["pac"].to_numpy(float)
+    chosen = tab["chosen"].to_numpy(bool)
+    fig = _new_figure(5.2, 3.4)
+    ax = fig.add_axes((0.14, 0.15, 0.62, 0.72))
+    ax.plot(k, pac, color=PALETTE[0], marker="o")
+    if chosen.any():
+        ax.plot(k[chosen], pac[chosen], ls="none", marker="o", ms=11, mfc="none",
+                mec=PALETTE[1], mew=2, label=f"chosen k = {int(k[chosen][0])}")  # fmt: skip
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    for kk, p in zip(k, pac, strict=True):
+        if np.isfinite(p):
+            ax.annotate(f"{p:.3f}", (kk, p), textcoords="offset points", xytext=(0, 7),
+                        ha="center", fontsize=8)  # fmt: skip
+    ax.set_xticks(k)
+    top = float(np.nanmax(pac)) if np.isfinite(pac).any() else 0.0
+    ax.set_ylim(0, max(0.05, 1.25 * top))
+    ax.set_xlabel("Number of subtypes k")
+    lo = tab["pac_lower"].iloc[0] if "pac_lower" in tab else 0.1
+    hi = tab["pac_upper"].iloc[0] if "pac_upper" in tab else 0.9
+    ax.set_ylabel(f"PAC (share of pairs in ({lo:g}, {hi:g}])")
+    ax.set_title(title or "Proportion of ambiguous clustering (lower is more stable)",
+                 fontweight="normal")  # fmt: skip
     return fig
 
 
