@@ -17,6 +17,7 @@ from snakemake.utils import validate
 from metpot import manifest
 from metpot.config import load_yaml, validate_config
 from metpot.errors import MetpotError
+from metpot.summary import REPORT_FACTS_KEY, config_digest
 from metpot.validate import check
 
 
@@ -59,6 +60,36 @@ def _check_data():
 
 
 _check_data()
+
+
+def run_config():
+    """The run's config without the report facts: what the rules and tracking receive."""
+    return {k: v for k, v in config.items() if k != REPORT_FACTS_KEY}
+
+
+def _report_facts():
+    """The facts of the last run (<output_dir>/summary.json), for the report's first page.
+
+    Read when the file exists (a report built after a run); they go into the config under
+    REPORT_FACTS_KEY, which run_config() leaves out, so no rule's parameters, no tracked
+    parameter and no result depends on them. `stale` says whether they were written under
+    another config than this one.
+    """
+    path = Path(manifest.step("summary", config).outputs["summary_json"].path)
+    try:
+        facts = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(facts, dict):
+        return None
+    facts["stale"] = facts.get("config_sha256") != config_digest(run_config())
+    facts["path"] = str(path)
+    return facts
+
+
+config.pop(REPORT_FACTS_KEY, None)
+if (_facts := _report_facts()) is not None:
+    config[REPORT_FACTS_KEY] = _facts
 
 
 def uses_conda():
@@ -149,7 +180,7 @@ def record_failure(log):
     from metpot.tracking import log_failed_run
 
     log_failed_run(
-        config,
+        run_config(),
         OUT,
         manifest.analysis_outputs(config).values(),
         RUN_STARTED,
