@@ -185,6 +185,13 @@ def _integrated(landmarks: pd.DataFrame | None, median: pd.DataFrame | None) -> 
     return groups
 
 
+def _headline_landmark(groups: list[dict]) -> str | None:
+    """The latest landmark at which every group has a survival estimate (else the first)."""
+    times = list((groups[0].get("survival") or {}) if groups else {})
+    full = [t for t in times if all((g.get("survival") or {}).get(t) is not None for g in groups)]
+    return full[-1] if full else (times[0] if times else None)
+
+
 def run_facts(
     config: Mapping,
     ingest: Mapping,
@@ -285,9 +292,11 @@ def run_facts(
         }
         if "integrated.logrank.p" in m:
             lm, med = (integrated or {}).get(endpoint, (None, None))
+            groups = _integrated(lm, med)
             entry["integrated"] = {
                 "logrank_p": _num(m["integrated.logrank.p"]),
-                "groups": _integrated(lm, med),
+                "groups": groups,
+                "landmark": _headline_landmark(groups),
             }
         facts["survival"][endpoint] = entry
     if classify_best is not None and len(classify_best):
