@@ -847,18 +847,21 @@ def calibration_plot(
     fsets = list(dict.fromkeys(table["feature_set"]))
     classes = list(dict.fromkeys(table["class"].astype(str)))
     colors = dict(colors or {})
+    classes = [c for c in colors if c in classes] + [c for c in classes if c not in colors]
     color_of = {c: colors.get(c, PALETTE[i % len(PALETTE)]) for i, c in enumerate(classes)}
     label_of = {c: (class_labels or {}).get(c, c) for c in classes}
     nrow, ncol = len(models), len(fsets)
-    fig = _new_figure(0.6 + 3.0 * ncol + 1.6, 0.7 + 3.3 * nrow)
-    grid = fig.add_gridspec(2 * nrow, ncol, height_ratios=[3.0, 0.8] * nrow, hspace=0.08,
-                            wspace=0.3, left=0.6 / (0.6 + 3.0 * ncol + 1.6),
-                            right=(0.6 + 3.0 * ncol) / (0.6 + 3.0 * ncol + 1.6))  # fmt: skip
+    width, height = 0.6 + 3.0 * ncol + 1.6, 0.9 + 3.9 * nrow
+    fig = _new_figure(width, height)
+    # per model: the curves, the histogram, a spacer (room for the next row's titles)
+    grid = fig.add_gridspec(3 * nrow, ncol, height_ratios=[2.6, 0.7, 0.6] * nrow, hspace=0.1,
+                            wspace=0.3, left=0.6 / width, right=(0.6 + 3.0 * ncol) / width,
+                            top=1 - 0.6 / height, bottom=0.0)  # fmt: skip
     handles = {}
     for r, model in enumerate(models):
         for c, fset in enumerate(fsets):
-            ax = fig.add_subplot(grid[2 * r, c])
-            hist = fig.add_subplot(grid[2 * r + 1, c], sharex=ax)
+            ax = fig.add_subplot(grid[3 * r, c])
+            hist = fig.add_subplot(grid[3 * r + 1, c], sharex=ax)
             ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
             part = table[(table["model"] == model) & (table["feature_set"] == fset)]
             for cls in classes:
@@ -887,18 +890,18 @@ def calibration_plot(
             if c == 0:
                 ax.set_ylabel("Observed fraction")
                 hist.set_ylabel("n")
-            if r == nrow - 1:
-                hist.set_xlabel("Predicted probability (out-of-fold)")
+            hist.set_xlabel("Predicted probability (out-of-fold)" if r == nrow - 1 else "")
             hist.spines["left"].set_visible(True)
             hist.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(2, integer=True))
     fig.legend(
         [handles[c] for c in classes if c in handles],
         [label_of[c] for c in classes if c in handles],
         loc="upper left",
-        bbox_to_anchor=((0.6 + 3.0 * ncol + 0.1) / (0.6 + 3.0 * ncol + 1.6), 0.98),
+        bbox_to_anchor=((0.6 + 3.0 * ncol + 0.1) / width, 1 - 0.6 / height),
         title="class (vs rest)" if len(classes) > 1 else None,
     )
-    fig.suptitle(title or "Calibration of the out-of-fold probabilities", x=0.02, ha="left")
+    fig.suptitle(title or "Calibration of the out-of-fold probabilities", x=0.02, ha="left",
+                 y=1 - 0.1 / height, va="top")  # fmt: skip
     return fig
 
 
