@@ -638,6 +638,13 @@ def test_demo_report_first_page_and_new_tables_hold_the_runs_numbers(demo_report
     # the facts never change what a run computes: nothing to rerun after the report
     dry = subprocess.run([*base, "--dry-run"], capture_output=True, text=True)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+    # a report built under another config than the run's says its facts are not this config's
+    other = [*base, "--config", "seed=2", "--report", "results/other.html"]
+    rep = subprocess.run(other, capture_output=True, text=True)
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    assert "caution: written under another configuration" in _workflow_desc(
+        (results / "other.html").read_text()
+    )
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

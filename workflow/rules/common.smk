@@ -82,7 +82,10 @@ def _report_facts():
         return None
     if not isinstance(facts, dict):
         return None
-    facts["stale"] = facts.get("config_sha256") != config_digest(run_config())
+    try:
+        facts["stale"] = facts.get("config_sha256") != config_digest(run_config())
+    except (TypeError, ValueError, MetpotError):  # a config JSON cannot hold: never "fresh"
+        facts["stale"] = True
     facts["path"] = str(path)
     return facts
 
