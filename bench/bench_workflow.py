@@ -13,24 +13,32 @@ CPU seconds and peak RSS from the workflow's ``benchmark:`` files (any ``*.tsv``
 output folder's ``benchmarks/``; the output folder is the config's ``output_dir``,
 default ``results``); rules without a ``benchmark:`` file get their wall time from the
 snakemake log's job start/finish timestamps (1 s resolution, marked ``log``). Also the
-whole-workflow wall time, the peak RSS of the largest job (``getrusage`` of the
-children) and the growth between consecutive sizes.
+whole-workflow wall time, the peak RSS of the largest job (the largest ``max_rss`` of the
+benchmark files) and the growth between consecutive sizes.
 
 Usage::
 
     python bench/bench_workflow.py --sizes 500 1000 2000 [--cores 2] [--tracking] [--keep]
+                                   [--no-classify] [--baseline REV]
 
 A warm-up run at N = 60 first fills the numba cache (``--no-warmup`` skips it).
+
+``--baseline REV`` names the baseline: the same workflow at git revision ``REV`` of this
+repository (checked out in a temporary ``git worktree``, its own code on ``PYTHONPATH``
+through its rules), run on the same synthetic cohort in the same session, alternately with
+the current code for every N, so that the ratio baseline / current is measured under the
+same machine load. A revision without a ``classify`` step runs without it, whatever
+``--no-classify`` says: compare with ``--no-classify`` then.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -51,7 +59,7 @@ def write_config(
     """The repository's config with the size (and tracking) set; returns (path, output dir)."""
     cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     cfg.setdefault("demo", {})["n_patients"] = int(n)
-    if not classify:
+    if not classify and "classify:" in (repo / "config" / "schema.yaml").read_text():
         cfg["classify"] = {"enabled": False}
     if not tracking:
         cfg.setdefault("tracking", {})["enabled"] = False
@@ -169,8 +177,62 @@ def run_size(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def checkout(rev: str):
+    """A temporary detached ``git worktree`` of this repository at ``rev``."""
+    folder = Path(tempfile.mkdtemp(prefix="metpot_baseline_")) / "repo"
+    git = ["git", "-C", str(REPO)]
+    subprocess.run([*git, "worktree", "add", "--detach", str(folder), rev], check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        yield folder
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(folder)], capture_output=True)
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def peak_job_rss(res: dict) -> float:
+    """Largest ``max_rss`` (MB) of any job with a benchmark file."""
+    values = [r["rss"] for r in res["rules"].values() if not math.isnan(r.get("rss", math.nan))]
+    return max(values) if values else math.nan
+
+
 def fmt(v: float, digits: int = 1) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def report_size(res: dict, args: argparse.Namespace) -> None:
+    """The per-rule table of one size."""
+    n = res["n"]
+    print(f"\n### N = {n}: whole workflow {res['wall']:.1f} s wall ({args.cores} cores)")
+    if args.keep:
+        print(f"(kept {res['dir']})")
+    print("\n| rule | jobs | wall s (sum) | CPU s (sum) | max RSS MB | source |")
+    print("|---|---:|---:|---:|---:|---|")
+    for rule, r in sorted(res["rules"].items(), key=lambda kv: -kv[1]["s"]):
+        print(
+            f"| {rule} | {r['jobs']} | {fmt(r['s'])} | {fmt(r['cpu'])} | "
+            f"{fmt(r['rss'], 0)} | {r['source']} |"
+        )
+    print(f"\npeak RSS of the largest job: {fmt(res['peak_job_rss_mb'], 0)} MB")
+    sys.stdout.flush()
+
+
+def report_baseline(results: list[dict], baseline: list[dict], rev: str) -> None:
+    """Whole-workflow wall and per-rule CPU, baseline against current, same session."""
+    print(f"\n### Against the baseline {rev} (same session, alternating runs)\n")
+    print("| N | baseline wall s | current wall s | ratio | baseline CPU s | current CPU s |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for cur, base in zip(results, baseline, strict=True):
+
+        def cpu(res):
+            return sum(r["cpu"] for r in res["rules"].values() if not math.isnan(r["cpu"]))
+
+        print(
+            f"| {cur['n']} | {fmt(base['wall'])} | {fmt(cur['wall'])} | "
+            f"{fmt(base['wall'] / cur['wall'], 2)} | {fmt(cpu(base))} | {fmt(cpu(cur))} |"
+        )
+    sys.stdout.flush()
 
 
 def main(argv=None) -> None:
@@ -185,31 +247,36 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--repo", type=Path, default=REPO, help="repository with the Snakefile")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    ap.add_argument(
+        "--baseline", metavar="REV", help="git revision run alternately as the named baseline"
+    )
     args = ap.parse_args(argv)
 
-    if not args.no_warmup:
-        run_size(args.repo, 60, args.cores, False, False, not args.no_classify)
-    results = []
-    for n in args.sizes:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        res = run_size(args.repo, n, args.cores, args.tracking, args.keep, not args.no_classify)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        # ru_maxrss of the children is a running maximum: only a new maximum is this size's
-        res["peak_job_rss_mb"] = peak / 1024 if peak > before or not results else math.nan
-        results.append(res)
-        print(f"\n### N = {n}: whole workflow {res['wall']:.1f} s wall ({args.cores} cores)")
-        if args.keep:
-            print(f"(kept {res['dir']})")
-        print("\n| rule | jobs | wall s (sum) | CPU s (sum) | max RSS MB | source |")
-        print("|---|---:|---:|---:|---:|---|")
-        for rule, r in sorted(res["rules"].items(), key=lambda kv: -kv[1]["s"]):
-            print(
-                f"| {rule} | {r['jobs']} | {fmt(r['s'])} | {fmt(r['cpu'])} | "
-                f"{fmt(r['rss'], 0)} | {r['source']} |"
-            )
-        print(f"\npeak RSS of the largest job: {fmt(res['peak_job_rss_mb'], 0)} MB")
-        sys.stdout.flush()
-
+    with contextlib.ExitStack() as stack:
+        base_repo = stack.enter_context(checkout(args.baseline)) if args.baseline else None
+        repos = [args.repo] + ([base_repo] if base_repo else [])
+        if not args.no_warmup:
+            for repo in repos:
+                run_size(repo, 60, args.cores, False, False, not args.no_classify)
+        results, baseline = [], []
+        for n in args.sizes:
+            res = run_size(args.repo, n, args.cores, args.tracking, args.keep, not args.no_classify)
+            res["peak_job_rss_mb"] = peak_job_rss(res)
+            results.append(res)
+            report_size(res, args)
+            if base_repo:
+                base = run_size(
+                    base_repo, n, args.cores, args.tracking, False, not args.no_classify
+                )
+                base["peak_job_rss_mb"] = peak_job_rss(base)
+                baseline.append(base)
+                print(
+                    f"\nbaseline {args.baseline} at N = {n}: {base['wall']:.1f} s wall; "
+                    f"ratio baseline / current {base['wall'] / res['wall']:.2f}"
+                )
+                sys.stdout.flush()
+    if baseline:
+        report_baseline(results, baseline, args.baseline)
     print("\n### Growth\n")
     rules = sorted({r for res in results for r in res["rules"]})
     head = " | ".join(f"N={res['n']}" for res in results)

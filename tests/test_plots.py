@@ -71,3 +71,25 @@ def test_format_p():
     assert plots.format_p(float("nan")) == "p = NA"
     with pytest.raises(MetpotError, match=r"^forest_plot needs a CoxResult or a table with term/"):
         plots.forest_plot(pd.DataFrame({"x": [1]}))
+
+
+def test_similarity_heatmap_block_means_of_a_large_network():
+    """Above max_cells patients the heatmap draws block means without the diagonal."""
+    rng = np.random.default_rng(3)
+    n, blocks = 1203, 100
+    labels = rng.integers(1, 4, n)
+    W = rng.random((n, n))
+    W = (W + W.T) / 2 + (labels[:, None] == labels[None, :])
+    order = np.argsort(labels, kind="stable")
+    M, bar = plots._block_means(W, order, labels, blocks)
+    full = W[np.ix_(order, order)]
+    np.fill_diagonal(full, np.nan)
+    edges = np.linspace(0, n, blocks + 1).round().astype(int)
+    for b in range(blocks):
+        for c in (0, b, blocks - 1):
+            expected = np.nanmean(full[edges[b] : edges[b + 1], edges[c] : edges[c + 1]])
+            assert np.isclose(M[b, c], expected, rtol=1e-12)
+        values, counts = np.unique(labels[order][edges[b] : edges[b + 1]], return_counts=True)
+        assert bar[b] == values[np.argmax(counts)]
+    fig = plots.similarity_heatmap(W, labels, max_cells=blocks)
+    assert fig.axes[0].images[0].get_array().shape == (blocks, blocks)

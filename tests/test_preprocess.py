@@ -97,3 +97,27 @@ def test_cox_filter_keeps_exactly_what_r_keeps(layer, n_kept):
     ok = want.notna()
     np.testing.assert_allclose(got[ok.index[ok]], want[ok], rtol=1e-10)  # see test_survival
     assert got[~ok].isna().all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_knn_impute_is_scikit_learns_knn_imputer(seed):
+    """Same imputed values as KNNImputer(keep_empty_features=True), edge cases included:
+    an all-missing feature, samples sharing no observed feature with the donors (feature
+    mean), features observed by fewer samples than n_neighbors."""
+    from sklearn.impute import KNNImputer
+
+    from metpot.preprocess import knn_impute
+
+    rng = np.random.default_rng(seed)
+    for n, p, frac, k in [(60, 25, 0.05, 5), (120, 40, 0.3, 10), (30, 8, 0.5, 29)]:
+        X = rng.normal(size=(n, p))
+        X[rng.random((n, p)) < frac] = np.nan
+        X[:, 0] = np.nan
+        X[: n // 3, : p // 2] = np.nan
+        X[n // 3 :, p // 2 :] = np.nan
+        X[np.isnan(X).all(axis=1), -1] = 1.0
+        X[3:, 1] = np.nan  # three donors only
+        expected = KNNImputer(n_neighbors=k, keep_empty_features=True).fit_transform(X)
+        got = knn_impute(X, k)
+        assert not np.isnan(got).any()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

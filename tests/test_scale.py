@@ -9,6 +9,9 @@
   recomputing them per subsample.
 - Consensus matrices, CDF/PAC/area and stability, computed without n x n scatters or
   sorts, equal the direct formulas bit for bit.
+- The consensus resamples' float32 fusion differs from float64 by a bounded relative error
+  and gives the same partitions for every k: on the reference cases (whole cohort and
+  subsampled networks, both SNFtool generations) and on the demo's resamples.
 """
 
 from __future__ import annotations
@@ -294,7 +297,8 @@ def test_sample_stability_equals_direct_formula():
     assert np.array_equal(got, expected, equal_nan=True)
 
 
-def test_consensus_chunk_cli_output_unchanged(tmp_path):
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_consensus_chunk_cli_output_unchanged(tmp_path, precision):
     """``metpot consensus`` with shared distances writes what per-resample distances give."""
     from metpot import cli
 
@@ -311,7 +315,13 @@ def test_consensus_chunk_cli_output_unchanged(tmp_path):
         "snf": {"K": 10, "mu": 0.5, "t": 10, "variant": "snftool-2.3", "metric": "sqeuclidean"},
         "clusters": {
             "candidates": [2, 3, 4],
-            "consensus": {"resamples": 6, "fraction": 0.8, "seed": 1, "chunks": 2},
+            "consensus": {
+                "resamples": 6,
+                "fraction": 0.8,
+                "seed": 1,
+                "chunks": 2,
+                "precision": precision,
+            },
         },
     }
     out = tmp_path / "chunk.tsv"
@@ -323,8 +333,78 @@ def test_consensus_chunk_cli_output_unchanged(tmp_path):
     table = pd.read_csv(out, sep="\t", dtype={"sample_id": str})
     for r in (1, 3, 5):
         idx = consensus.resample_index(60, r, 0.8, 1)
-        expected = consensus.cluster_resample(views, idx, (2, 3, 4), K=10, t=10, normalize=False)
+        expected = consensus.cluster_resample(
+            views, idx, (2, 3, 4), K=10, t=10, normalize=False, precision=precision
+        )
         block = table[table["resample"] == r]
         assert block["sample_id"].tolist() == [ids[i] for i in idx]
         for k in (2, 3, 4):
             assert np.array_equal(block[f"k{k}"].to_numpy(), expected[k].to_numpy())
+
+
+F32_RTOL = 1e-6  # float32 fusion vs float64: max |diff| / max |float64| (measured ~1e-8)
+
+
+def _fused_both(affinities, variant, K=20):
+    f64 = snf.fuse(affinities, K=K, t=20, variant=variant)
+    f32 = snf.fuse(affinities, K=K, t=20, variant=variant, dtype=np.float32)
+    assert f64.dtype == np.float64 and f32.dtype == np.float32
+    assert np.abs(f32 - f64).max() <= F32_RTOL * np.abs(f64).max()
+    return f64, f32
+
+
+CASE_K = {"sim": 20, "gauss": 15, "coad": 20}  # the K each reference was computed with
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("case", ["sim", "gauss", "coad"])
+@pytest.mark.parametrize("variant", list(GENERATIONS))
+def test_float32_fusion_same_partitions_on_references(case, variant):
+    """R's affinities fused in float32: R's partitions and estimates, and float64's on
+    subsampled networks (as the consensus resamples fuse them)."""
+    ref = load_snftool_case((SIM if case == "sim" else SNFTOOL) / f"{case}_reference.npz")
+    tag, K = GENERATIONS[variant], CASE_K[case]
+    A = [ref["affinity1"], ref["affinity2"]]
+    n = A[0].shape[0]
+    _, f32 = _fused_both(A, variant, K)
+    got = snf.spectral_clusterings(f32, range(2, 6))
+    for k in range(2, 6):
+        assert np.array_equal(got[k], ref[f"labels_k{k}_{tag}"]), (case, variant, k)
+    assert snf.estimate_n_clusters(f32, range(2, 6), variant) == tuple(
+        int(x) for x in ref[f"nclusters_{tag}"]
+    )
+    for r in range(10):
+        idx = consensus.resample_index(n, r, 0.8, seed=1)
+        sub = [np.ascontiguousarray(a[np.ix_(idx, idx)]) for a in A]
+        f64, f32 = _fused_both(sub, variant, K)
+        a = snf.spectral_clusterings(f64, range(2, 7))
+        b = snf.spectral_clusterings(f32, range(2, 7))
+        for k in range(2, 7):
+            assert np.array_equal(a[k], b[k]), (case, variant, r, k)
+
+
+@pytest.mark.parametrize("n", [150, 700])
+def test_float32_consensus_resamples_same_partitions_on_demo(n):
+    from metpot.simulate import simulate_cohort
+
+    cohort = simulate_cohort(n)
+    views = []
+    for layer in ("mrna", "mirna"):
+        x = cohort[layer].T
+        x = x.loc[:, x.notna().all() & (x.std() > 0)]
+        views.append(snf.standard_normalization(x.to_numpy()))
+    D = consensus.layer_distances(views)
+    ks = (2, 3, 4, 5, 6)
+    for r in range(12 if n == 150 else 4):
+        idx = consensus.resample_index(n, r, 0.8, seed=1)
+        kw = dict(normalize=False, distances=D)
+        a = consensus.cluster_resample(views, idx, ks, **kw)
+        b = consensus.cluster_resample(views, idx, ks, **kw, precision="float32")
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_fusion_precision_is_checked():
+    with pytest.raises(MetpotError, match="float64 or float32"):
+        snf.fuse([np.eye(5), np.eye(5)], K=2, t=2, dtype=np.float16)
+    with pytest.raises(MetpotError, match="precision"):
+        consensus.cluster_resample(_scaled_views(), np.arange(50), (2,), K=10, precision="half")

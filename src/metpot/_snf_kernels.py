@@ -1,10 +1,11 @@
 """Numba kernels for :mod:`metpot.snf`.
 
-All kernels work in float64 on C-contiguous arrays and most of them update their
-argument in place, so that the fusion of N x N networks needs only a handful of
-N x N buffers. Their arithmetic follows the R code of SNFtool operation by operation
-(e.g. ``(a + b) / 2`` for the symmetrisation, which is exactly symmetric), so that
-the results agree with the reference to rounding.
+All kernels work on C-contiguous arrays, in float64 (the fusion kernels also in float32
+when :func:`metpot.snf.fuse` is asked for single precision: their buffers take the dtype of
+their input), and most of them update their argument in place, so that the fusion of
+N x N networks needs only a handful of N x N buffers. Their arithmetic follows the R code
+of SNFtool operation by operation (e.g. ``(a + b) / 2`` for the symmetrisation, which is
+exactly symmetric), so that the results agree with the reference to rounding.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def dominate_set(W, K):
     """
     n, m = W.shape
     idx = np.empty((n, K), np.int64)
-    val = np.empty((n, K))
+    val = np.empty((n, K), W.dtype)
     for i in prange(n):
         row = W[i]
         thr = np.partition(row, m - K)[m - K]
@@ -280,8 +281,8 @@ def spmm_t(idx, val, X, den, mode, out, width, upper, want_sums, nthreads):
     nth = max(1, min(nthreads, ntiles))
     part = np.zeros((nth, n if want_sums else 0))
     for th in prange(nth):
-        tile = np.empty((nr, width))
-        buf = np.empty((ib, width))
+        tile = np.empty((nr, width), X.dtype)
+        buf = np.empty((ib, width), X.dtype)
         for q in range(th, ntiles, nth):
             c0 = q * width
             w = min(width, m - c0)

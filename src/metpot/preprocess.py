@@ -77,16 +77,90 @@ def handle_missing(
                 f"layer {layer}: {n_missing} missing value(s) remain and missing.impute is none"
             )
         if impute == "knn":
-            from sklearn.impute import KNNImputer
-
             k = min(knn_k, X.shape[0] - 1)
-            filled = KNNImputer(n_neighbors=k, keep_empty_features=True).fit_transform(X.to_numpy())
+            filled = knn_impute(X.to_numpy(dtype=float), k)
             X = pd.DataFrame(filled, index=X.index, columns=X.columns)
         else:
             stat = X.mean(axis=0) if impute == "mean" else X.median(axis=0)
             X = X.fillna(stat)
         warn_data(f"layer {layer}: {n_missing} missing value(s) imputed ({impute})")
     return X, {"dropped_missing": drop, "n_imputed_cells": n_missing, "impute": impute}
+
+
+_KNN_CHUNK_BYTES = 256 << 20
+
+
+def knn_impute(X: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Fill NaNs with the mean of the ``n_neighbors`` nearest samples that observe the feature.
+
+    The algorithm of scikit-learn's ``KNNImputer(n_neighbors, keep_empty_features=True)``
+    (uniform weights, ``nan_euclidean`` distances: the Euclidean distance over the features
+    both samples observe, scaled up by ``n_features / n_observed_by_both``), with the
+    distances computed by float matrix products in row chunks. scikit-learn multiplies
+    boolean masks with float matrices, which numpy cannot hand to BLAS: 225 s at
+    10,000 samples x 2,000 features with 0.01% of the cells missing, against about 3 s
+    here. The results agree with scikit-learn's to rounding (``tests/test_preprocess.py``).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n_samples, n_features)
+        Data with NaN for missing cells.
+    n_neighbors : int
+        Neighbours averaged (fewer when fewer samples observe the feature).
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of ``X`` with every NaN filled: from the nearest samples observing the
+        feature; with the feature's mean when the sample shares no observed feature with
+        any of them; 0 in a feature no sample observes.
+    """
+    X = np.asarray(X, dtype=float)
+    out = X.copy()
+    mask = np.isnan(X)
+    valid = ~mask.all(axis=0)
+    rows = np.flatnonzero(mask[:, valid].any(axis=1))
+    if rows.size:
+        from scipy import sparse
+
+        n, p = X.shape
+        filled = np.where(mask, 0.0, X)
+        squares = filled * filled
+        norms = squares.sum(axis=1)
+        missing = sparse.csr_matrix(mask, dtype=float)  # few cells: sparse products
+        n_missing = missing.sum(axis=1).A1
+        step = max(1, _KNN_CHUNK_BYTES // (8 * n))
+        for start in range(0, rows.size, step):
+            chunk = rows[start : start + step]
+            m = missing[chunk]
+            # over the features both observe: sum (a - b)^2 = |a|^2 + |b|^2 - 2 a.b minus the
+            # squares of each one's values where the other is missing (missing cells are 0)
+            dist = -2.0 * (filled[chunk] @ filled.T)
+            dist += norms[chunk][:, None] + norms[None, :]
+            dist -= (missing @ squares[chunk].T).T + m @ squares.T
+            np.clip(dist, 0.0, None, out=dist)
+            count = p - n_missing[chunk][:, None] - n_missing[None, :] + (m @ missing.T).toarray()
+            dist[count == 0] = np.nan
+            dist /= np.maximum(count, 1.0)
+            dist *= p
+            np.sqrt(dist, out=dist)
+            for col in np.flatnonzero(valid & mask[chunk].any(axis=0)):
+                donors = np.flatnonzero(~mask[:, col])
+                local = np.flatnonzero(mask[chunk, col])
+                d = dist[local][:, donors]
+                no_overlap = np.isnan(d).all(axis=1)
+                if no_overlap.any():
+                    out[chunk[local[no_overlap]], col] = X[donors, col].mean()
+                    local, d = local[~no_overlap], d[~no_overlap]
+                if not local.size:
+                    continue
+                k = min(n_neighbors, donors.size)
+                nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
+                weight = (~np.isnan(np.take_along_axis(d, nearest, axis=1))).astype(float)
+                values = X[donors[nearest], col]
+                out[chunk[local], col] = (values * weight).sum(axis=1) / weight.sum(axis=1)
+    out[:, ~valid] = 0.0
+    return out
 
 
 def drop_constant(X: pd.DataFrame, layer: str = "layer") -> tuple[pd.DataFrame, list[str]]:
