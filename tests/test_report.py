@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import jinja2
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -99,6 +100,7 @@ def test_every_reported_output_has_a_caption_that_renders(which):
     first = _render(REPORT_DIR / "workflow.rst", config)
     assert ("SYNTHETIC" in first) == (which != "own")
     assert ("mlflow ui" in first) == (which != "own")
+    assert "No run facts yet" in first  # built before a run: the page says so
 
 
 def test_demo_reports_every_figure_in_its_category():
@@ -286,6 +288,236 @@ def test_decision_curve_plot_draws_every_strategy_of_the_table():
     assert "no decision curve" in empty.axes[0].texts[0].get_text()
 
 
+def test_classifier_report_outputs_follow_the_targets_and_feature_sets():
+    config = _demo(
+        classify={**SMALL_CLASSIFY, "feature_sets": ["all", "signature"],
+                  "targets": ["snf_subtype", "os_landmark", "os"]}
+    )  # fmt: skip
+    reported = _reported(config)
+    names = {Path(p).name: o for p, o in reported.items()}
+    assert {"calibration.tsv", "calibration_snf_subtype.svg", "calibration_os_landmark.svg",
+            "signature_snf_subtype.svg"} <= set(names)  # fmt: skip
+    # survival targets have no probabilities; landmark classes are not subtypes
+    assert "calibration_os.svg" not in names and "signature_os_landmark.svg" not in names
+    assert names["signature_snf_subtype.svg"].report.category == "Classifiers"
+    assert names["calibration_os_landmark.svg"].report.labels_dict()["target"] == "os_landmark"
+    inputs = manifest.step("classify", config).inputs
+    assert {"layer_mrna", "layer_mirna", "subtypes"} <= set(inputs)
+    # without the signature feature set there is no signature heatmap (and no layer input)
+    plain = _demo(classify=SMALL_CLASSIFY)
+    assert not any("signature_" in p for p in _reported(plain))
+    assert "layer_mrna" not in manifest.step("classify", plain).inputs
+    clusters = {Path(p).name for p in _reported(plain) if "/clusters/" in p}
+    assert {"pac.tsv", "pac.svg", "consensus_matrices.svg"} <= clusters
+
+
+def _predictions(seed=0, n=120, repeats=2):
+    rng = np.random.default_rng(seed)
+    classes = ["a", "b", "c"]
+    truth = rng.choice(classes, n)
+    rows = []
+    for r in range(repeats):
+        logits = rng.normal(size=(n, 3)) + 1.5 * (truth[:, None] == np.array(classes))
+        proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        proba = np.round(proba, 2)  # ties between predictions
+        for i in range(n):
+            rows.append({"target": "t", "model": "logistic", "feature_set": "all",
+                         "sample": f"s{i}", "repeat": r, "fold": i % 3, "truth": truth[i],
+                         **{f"prob:{c}": proba[i, k] for k, c in enumerate(classes)}})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _chunks_match(table, preds, cls, column):
+    """Observed fractions and mean predictions of the bins, from the predictions directly:
+    sorted by probability, consecutive runs of each bin's size, ties never split."""
+    rows = table[table["class"] == cls].sort_values("bin")
+    p = preds[column].to_numpy(float)
+    ok = np.isfinite(p)
+    order = np.argsort(p[ok], kind="stable")
+    p_sorted = p[ok][order]
+    y_sorted = (preds["truth"].astype(str).to_numpy()[ok] == cls)[order]
+    assert rows["n"].sum() == ok.sum()
+    start = 0
+    for r in rows.itertuples():
+        chunk = slice(start, start + r.n)
+        assert r.observed == pytest.approx(y_sorted[chunk].mean(), abs=1e-12)
+        assert r.mean_predicted == pytest.approx(p_sorted[chunk].mean(), abs=1e-12)
+        if start:  # a tie is never split between two bins
+            assert p_sorted[start] > p_sorted[start - 1]
+        assert 0 <= r.ci_low <= r.ci_high <= 1
+        start += r.n
+
+
+def test_calibration_table_bins_pool_the_repeats_and_match_a_direct_computation():
+    from metpot.classify import calibration_table
+
+    preds = _predictions()
+    table = calibration_table(preds, {"t": "categorical"}, n_bins=10, n_boot=200, seed=3)
+    assert list(table["class"].unique()) == ["a", "b", "c"]
+    for cls in ("a", "b", "c"):
+        _chunks_match(table, preds, cls, f"prob:{cls}")
+        assert table.loc[table["class"] == cls, "n"].max() <= 2 * len(preds) / 10 + 40
+    assert (table["n_patients"] <= 120).all()
+    again = calibration_table(preds, {"t": "categorical"}, n_bins=10, n_boot=200, seed=3)
+    pd.testing.assert_frame_equal(table, again)  # seeded bootstrap
+    # a landmark target: the event class only; survival targets are left out
+    lm = preds.assign(target="t_landmark", truth=np.where(preds["truth"] == "a", "1", "0"))
+    lm = lm.rename(columns={"prob:a": "prob:1", "prob:b": "prob:0"}).drop(columns="prob:c")
+    out = calibration_table(pd.concat([lm, preds.assign(target="os")]),
+                            {"t_landmark": "landmark", "os": "survival"}, n_boot=50)  # fmt: skip
+    assert set(out["target"]) == {"t_landmark"} and set(out["class"]) == {"1"}
+    _chunks_match(out, lm, "1", "prob:1")
+
+
+def test_calibration_slope_and_in_the_large_recover_known_miscalibration():
+    from scipy.special import expit, logit
+
+    from metpot.classify import calibration_in_the_large_and_slope
+
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.05, 0.95, 40_000)
+    y = rng.uniform(size=p.size) < p
+    citl, slope = calibration_in_the_large_and_slope(p, y)
+    assert abs(citl) < 0.05 and abs(slope - 1) < 0.05
+    _, slope = calibration_in_the_large_and_slope(expit(2 * logit(p)), y)  # over-confident
+    assert slope == pytest.approx(0.5, abs=0.05)
+    citl, _ = calibration_in_the_large_and_slope(expit(logit(p) - 1), y)  # under-estimated
+    assert citl == pytest.approx(1.0, abs=0.06)
+    # perfectly separated predictions have no finite slope
+    assert np.isnan(calibration_in_the_large_and_slope([0.2, 0.3, 0.7, 0.8], [0, 0, 1, 1])[1])
+
+
+def _blocks(n=90, k=3, seed=5, noise=0.15):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(k), n // k)
+    rng.shuffle(labels)
+    M = np.where(labels[:, None] == labels[None, :], 0.9, 0.05) + rng.uniform(0, noise, (n, n))
+    M = np.clip((M + M.T) / 2, 0, 1)
+    np.fill_diagonal(M, 1.0)
+    return M, labels
+
+
+def test_pac_per_k_equals_a_direct_count_of_ambiguous_pairs():
+    from metpot.clusters import pac_table
+    from metpot.consensus import consensus_summary
+
+    M3, _ = _blocks()
+    M2, _ = _blocks(k=2, seed=6, noise=0.6)
+    table = pac_table(consensus_summary({2: M2, 3: M3}, n_resamples=10), chosen=3)
+    for k, M in ((2, M2), (3, M3)):
+        upper = M[np.triu_indices(len(M), 1)]
+        direct = np.mean((upper > 0.1) & (upper <= 0.9))
+        assert table.set_index("k").loc[k, "pac"] == pytest.approx(direct, abs=5e-7)
+    assert list(table["chosen"]) == [False, True]
+    assert table.loc[table["k"] == 2, "pac"].item() > 0.05
+    fig = plots.pac_plot(table)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), table["pac"])
+    assert "chosen k = 3" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_consensus_display_orders_by_consensus_clusters_and_caps_the_drawn_samples():
+    from sklearn.metrics import adjusted_rand_score
+
+    from metpot.clusters import consensus_display
+
+    M, labels = _blocks(n=120)
+    pos, clusters = consensus_display(M, 3)
+    assert sorted(pos) == list(range(120))
+    assert adjusted_rand_score(labels[pos], clusters) == 1.0
+    assert (np.diff(clusters) >= 0).all()  # contiguous blocks, numbered in drawing order
+    pos, clusters = consensus_display(M, 3, max_samples=50, seed=1)
+    assert len(pos) == 50 == len(set(pos)) and adjusted_rand_score(labels[pos], clusters) == 1.0
+    again, _ = consensus_display(M, 4, max_samples=50, seed=1)
+    assert set(again) == set(pos)  # the same subset for every k
+    panels = {k: (M[np.ix_(pos, pos)], clusters) for k in (2, 3)}
+    fig = plots.consensus_matrices_plot(panels, chosen=3, pac={"2": 0.2, "3": 0.01},
+                                        n_samples=120)  # fmt: skip
+    titles = [a.get_title() for a in fig.axes if a.get_title()]
+    assert titles == ["k = 2, PAC 0.200", "k = 3, PAC 0.010 (chosen)"]
+    assert "50 of 120 samples drawn" in fig._suptitle.get_text()
+
+
+def test_signature_matrix_groups_features_by_layer_and_marked_subtype():
+    from metpot.classify import signature_matrix
+
+    rng = np.random.default_rng(7)
+    ids = [f"s{i}" for i in range(30)]
+    labels = pd.Series(np.repeat(["immune", "stromal", "canonical"], 10), index=ids)
+    mrna = pd.DataFrame(rng.normal(size=(30, 4)), index=ids, columns=["G1", "G2", "G3", "G4"])
+    mirna = pd.DataFrame(rng.normal(size=(30, 2)), index=ids, columns=["m1", "m2"])
+    mrna.loc[labels == "stromal", "G1"] += 4
+    mrna.loc[labels == "immune", "G2"] += 3
+    mrna.loc[labels == "immune", "G3"] += 5
+    mrna.loc[labels == "canonical", "G4"] += 4
+    mirna.loc[labels == "stromal", "m1"] += 4
+    mirna.loc[labels == "immune", "m2"] += 4
+    classes = ["immune", "stromal", "canonical"]
+    cols = ["mirna:m1", "mrna:G1", "mrna:G2", "mirna:m2", "mrna:G3", "mrna:G4"]
+    shuffled = labels.sample(frac=1, random_state=1)
+    out = signature_matrix({"mrna": mrna, "mirna": mirna}, cols, shuffled, classes)
+    z = out["z"]
+    assert list(z.index) == ["mrna:G3", "mrna:G2", "mrna:G1", "mrna:G4", "mirna:m2", "mirna:m1"]
+    assert list(out["marks"]) == ["immune", "immune", "stromal", "canonical", "immune", "stromal"]
+    assert list(out["labels"]) == list(np.repeat(classes, 10))
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(axis=1, ddof=1), 1)
+    expected = z.T.groupby(out["labels"].to_numpy()).mean().T[classes]
+    np.testing.assert_allclose(out["means"].to_numpy(), expected.to_numpy())
+    fig = plots.signature_heatmap(out, {"immune": "#111111"})
+    image = np.asarray(fig.axes[0].get_images()[0].get_array())
+    np.testing.assert_allclose(image, z.to_numpy())
+
+
+def test_first_page_shows_the_run_facts(tmp_path):
+    from metpot.summary import REPORT_FACTS_KEY, config_digest, run_facts
+
+    config = _demo(classify=SMALL_CLASSIFY)
+    samples = pd.DataFrame({"sample_id": ["a", "b", "c", "d"],
+                            "status": ["kept", "kept", "kept", "dropped"],
+                            "reason": ["", "", "", "not in every layer"],
+                            "in_mrna": [True, True, True, True],
+                            "in_mirna": [True, True, True, False]})  # fmt: skip
+    metrics = {"n": 3, "events": 2, "logrank.chisq": 5.0, "logrank.p": 0.0123,
+               "c.crs.harrell_c": 0.61, "c.crs.harrell_lower": 0.5, "c.crs.harrell_upper": 0.7,
+               "c.crs_subtype.harrell_c": 0.66, "c.crs_subtype.harrell_lower": 0.55,
+               "c.crs_subtype.harrell_upper": 0.77, "integrated.logrank.p": 0.2}  # fmt: skip
+    median = pd.DataFrame({"group": ["low", "high"], "n": [2, 1], "events": [1, 1]})
+    landmarks = pd.DataFrame({"group": ["low", "low", "high", "high"], "time": [1, 3, 1, 3],
+                              "surv": [0.9, 0.8, 0.5, np.nan]})  # fmt: skip
+    facts = run_facts(
+        config, {"n_samples": 3}, samples,
+        {"mrna": {"n_features_in": 10, "n_features_out": 9, "constant_dropped": ["X"]}},
+        {"n_clusters": 3, "why": "the estimates agree on k = 3", "pac": {"3": 0.01}},
+        pd.DataFrame({"subtype": [1, 2, 3], "name": ["immune", "stromal", "canonical"],
+                      "n": [1, 1, 1]}),  # fmt: skip
+        survival={"os": metrics}, integrated={"os": (landmarks, median)},
+        run={"run_id": "abc123", "status": "FINISHED", "tracking_uri": "sqlite:///mlflow.db"},
+        classify_best=pd.DataFrame([{"target": "snf_subtype", "model": "logistic",
+                                     "feature_set": "all", "metric": "balanced_accuracy",
+                                     "estimate": 0.9, "ci_low": 0.8, "ci_high": 1.0}]),
+    )  # fmt: skip
+    assert json.loads(json.dumps(facts)) == facts  # JSON as written
+    assert facts["samples"]["per_layer"] == {"mrna": 4, "mirna": 3}
+    assert facts["config_sha256"] == config_digest({**config, REPORT_FACTS_KEY: {"x": 1}})
+    assert facts["survival"]["os"]["integrated"]["landmark"] == "1"  # every group reaches 1 y
+    page = REPORT_DIR / "workflow.rst"
+    text = _render(page, {**config, REPORT_FACTS_KEY: {**facts, "stale": False, "path": "s.json"}})
+    plain = re.sub(r"\s+", " ", text)
+    assert "**3 analysed**" in plain and "1 not in every layer" in plain
+    assert "**k = 3**: the estimates agree on k = 3" in plain
+    assert "log-rank p = 0.012" in plain and "0.610 (0.500-0.700), + subtype 0.660" in plain
+    assert "1-year survival low 90% (n = 2), high 50% (n = 1)" in plain
+    assert "balanced accuracy 0.900 (0.800-1.000)" in plain
+    assert "``abc123``" in plain and "mlflow ui --backend-store-uri sqlite:///mlflow.db" in plain
+    assert "No run facts yet" not in plain and "caution" not in plain
+    stale = _render(page, {**config, REPORT_FACTS_KEY: {**facts, "stale": True, "path": "s.json"}})
+    assert "caution: written under another configuration" in stale
+    from docutils.core import publish_parts
+
+    html = publish_parts(text, writer="html", settings_overrides={"report_level": 2})
+    assert "system-message" not in html["html_body"]
+
+
 # ------------------------------------------------------------------------------- workflow
 
 EXPECTED_FIGURES = [
@@ -302,28 +534,42 @@ EXPECTED_FIGURES = [
     "gene_sets.svg",
     "affinity_heatmap_mrna.svg",
     "affinity_heatmap_mirna.svg",
+    "consensus_matrices.svg",
+    "pac.svg",
+    "calibration_snf_subtype.svg",
+    "calibration_os_landmark.svg",
+    "signature_snf_subtype.svg",
 ]
 
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
-    """A small demo run (classify off) and its report: (workdir, snakemake command prefix)."""
+    """A small demo run and its report: (workdir, snakemake command prefix)."""
     tmp_path = tmp_path_factory.mktemp("report")
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["demo"] = {"n_patients": 60, "seed": 11}
     config["clusters"]["consensus"] = {"resamples": 6, "chunks": 2, "seed": 1}
     config["survival"]["bootstrap"] = 20
     config["survival"]["cv_folds"] = 3
-    config["classify"] = {"enabled": False}
+    config["classify"] = {  # small: one model, the signature, two targets
+        "models": {"logistic": {"grid": {"C": [0.1]}}},
+        "feature_sets": ["signature"],
+        "signature": {"size": 12},
+        "targets": ["snf_subtype", "os_landmark"],
+        "outer": {"folds": 3, "repeats": 2},
+        "inner": {"folds": 2},
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     base = [
         sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
         "--configfile", str(tmp_path / "config.yaml"),
     ]  # fmt: skip
-    run = subprocess.run([*base, "--cores", "2"], capture_output=True, text=True)
+    # the report in the run's own process: the workflow is parsed before summary.json exists,
+    # and the first page must still show this run's facts
+    after = ["--cores", "2", "--report", "results/report.html", "--report-after-run"]
+    run = subprocess.run([*base, *after], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-4000:]
-    rep = subprocess.run([*base, "--report", "results/report.html"], capture_output=True, text=True)
-    assert rep.returncode == 0, rep.stderr[-4000:]
+    assert (tmp_path / "results" / "report.html").is_file()
     return tmp_path, base
 
 
@@ -334,7 +580,7 @@ def test_demo_report_holds_every_figure_caption_and_category(demo_report):
     results = json.loads(re.search(r"var results = (\{.*?\});\n", html, re.S).group(1))
     names = {Path(p).name for p in results}
     assert set(EXPECTED_FIGURES) <= names, sorted(set(EXPECTED_FIGURES) - names)
-    assert {"summary.txt", "subtypes.tsv", "concordance.tsv"} <= names
+    assert {"summary.txt", "subtypes.tsv", "concordance.tsv", "pac.tsv", "calibration.tsv"} <= names
     kms = [p for p in results if p.endswith("km_integrated.svg")]
     assert sorted(kms) == [
         "results/survival/os/km_integrated.svg",
@@ -355,6 +601,56 @@ def test_demo_report_holds_every_figure_caption_and_category(demo_report):
     lint = subprocess.run([*base, "--lint"], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     assert "Lints for" not in lint.stdout + lint.stderr
+
+
+def _workflow_desc(html: str) -> str:
+    desc = json.loads(re.search(r"var workflow_desc = (\".*?\");\n", html, re.S).group(1))
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", desc))
+
+
+@pytest.mark.slow
+def test_demo_report_first_page_and_new_tables_hold_the_runs_numbers(demo_report):
+    import pandas as pd
+
+    from metpot.consensus import pac
+
+    tmp_path, base = demo_report
+    results = tmp_path / "results"
+    first = _workflow_desc((results / "report.html").read_text())
+    k = json.loads((results / "clusters" / "n_clusters.json").read_text())["n_clusters"]
+    n = json.loads((results / "ingest" / "metrics.json").read_text())["n_samples"]
+    run_id = json.loads((results / "mlflow_run.json").read_text())["run_id"]
+    assert f"{n} analysed" in first and n == 60
+    assert f"k = {k}:" in first and run_id in first
+    assert "No run facts yet" not in first and "caution" not in first
+    assert "balanced accuracy" in first and "Harrell's C" in first
+    # PAC of the chosen k from its consensus matrix, counted directly
+    M = pd.read_parquet(results / "clusters" / "consensus_matrix.parquet").to_numpy()
+    upper = M[np.triu_indices(len(M), 1)]
+    table = pd.read_csv(results / "clusters" / "pac.tsv", sep="\t").set_index("k")
+    assert table.loc[k, "pac"] == pytest.approx(np.mean((upper > 0.1) & (upper <= 0.9)), abs=5e-7)
+    assert table.loc[k, "pac"] == pytest.approx(pac(M), abs=5e-7) and table.loc[k, "chosen"]
+    assert list(table.index) == [2, 3, 4, 5, 6]
+    # the calibration table's observed fractions, from the out-of-fold probabilities
+    text = {"truth": str, "sample": str}
+    preds = pd.read_csv(results / "classify" / "predictions.tsv", sep="\t", dtype=text)
+    calib = pd.read_csv(results / "classify" / "calibration.tsv", sep="\t", dtype={"class": str})
+    assert set(calib["target"]) == {"snf_subtype", "os_landmark"}
+    assert set(calib.loc[calib["target"] == "os_landmark", "class"]) == {"1"}
+    for (target, cls), _ in calib.groupby(["target", "class"]):
+        part = preds[preds["target"] == target]
+        assert len(part) == 2 * part["sample"].nunique()  # every repeat's predictions pooled
+        _chunks_match(calib[calib["target"] == target], part, cls, f"prob:{cls}")
+    # the facts never change what a run computes: nothing to rerun after the report
+    dry = subprocess.run([*base, "--dry-run"], capture_output=True, text=True)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+    # a report built under another config than the run's says its facts are not this config's
+    other = [*base, "--config", "seed=2", "--report", "results/other.html"]
+    rep = subprocess.run(other, capture_output=True, text=True)
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    assert "caution: written under another configuration" in _workflow_desc(
+        (results / "other.html").read_text()
+    )
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

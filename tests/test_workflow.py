@@ -99,6 +99,7 @@ def result_tables(results: Path) -> list[Path]:
         if p.is_file()
         and not skip & set(p.relative_to(results).parts)
         and p.name not in ("mlflow_run.json", "summary.txt")
+        and p != results / "summary.json"  # the run's facts name its MLflow run
     )
 
 

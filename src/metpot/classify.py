@@ -2198,3 +2198,264 @@ def run_classification(
     out = assemble(results, config)
     out["results"] = results
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration and the compact signature (report figures)
+# ---------------------------------------------------------------------------------------------
+
+CALIBRATION_CI = "patient bootstrap, percentile"
+
+
+def _logistic_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Maximum-likelihood logistic regression with an offset (Newton, step-halving).
+
+    NaN coefficients when the likelihood has no finite maximum (separated classes).
+    """
+    from scipy.special import expit
+
+    beta = np.zeros(X.shape[1])
+
+    def loglik(b):
+        eta = offset + X @ b
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+
+    current = loglik(beta)
+    for _ in range(100):
+        mu = expit(offset + X @ beta)
+        w = mu * (1.0 - mu)
+        H = X.T @ (X * w[:, None])
+        try:
+            step = np.linalg.solve(H, X.T @ (y - mu))
+        except np.linalg.LinAlgError:
+            return np.full(X.shape[1], np.nan)
+        for _ in range(30):
+            new = loglik(beta + step)
+            if new >= current - 1e-12:
+                break
+            step = step / 2.0
+        beta, current = beta + step, new
+        if np.max(np.abs(step)) < 1e-9:
+            return beta if np.all(np.abs(beta) < 1e3) else np.full(X.shape[1], np.nan)
+    return np.full(X.shape[1], np.nan)
+
+
+def calibration_in_the_large_and_slope(proba, y) -> tuple[float, float]:
+    """Logistic recalibration of predicted probabilities (Cox 1958; Van Calster 2016).
+
+    Parameters
+    ----------
+    proba : array-like
+        Predicted probabilities of the event (or class).
+    y : array-like
+        1 where the event (class) was observed, else 0.
+
+    Returns
+    -------
+    citl : float
+        Calibration-in-the-large: ``a`` in ``logit P(y) = a + logit(p)`` (0 when the mean
+        prediction matches the observed frequency; > 0: risks under-estimated).
+    slope : float
+        ``b`` in ``logit P(y) = a + b logit(p)`` (1 ideal; < 1: predictions too extreme).
+        NaN when the fit has no finite maximum (perfectly separated predictions).
+    """
+    p = np.clip(np.asarray(proba, dtype=float), 1e-6, 1 - 1e-6)
+    y = np.asarray(y, dtype=float)
+    lp = np.log(p / (1.0 - p))
+    if y.min() == y.max():
+        return float("nan"), float("nan")
+    citl = _logistic_fit(np.ones((len(p), 1)), y, lp)[0]
+    slope = _logistic_fit(np.column_stack([np.ones(len(p)), lp]), y, np.zeros(len(p)))[1]
+    return float(citl), float(slope)
+
+
+def _quantile_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin of each prediction: edges at the quantiles of ``p`` (ties never split)."""
+    edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
+    if len(edges) < 2:
+        return np.zeros(len(p), dtype=np.int64)
+    return np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+
+
+def calibration_table(
+    predictions: pd.DataFrame,
+    kinds: Mapping[str, str],
+    n_bins: int = 10,
+    n_boot: int = 1000,
+    seed: int = 1,
+) -> pd.DataFrame:
+    """Reliability of the out-of-fold class probabilities of the nested cross-validation.
+
+    For each (target, model, feature set) and class (one-vs-rest; landmark targets: the
+    event class ``1`` only), the out-of-fold predictions of every outer repeat are pooled and
+    cut into up to ``n_bins`` bins at the quantiles of the predicted probability (equal
+    predictions always share a bin). Per bin: the mean prediction, the observed fraction of
+    the class and its 95 % interval from a bootstrap over patients (each patient's
+    predictions of every repeat resampled together, ``n_boot`` resamples, ``seed``), since a
+    patient appears once per repeat.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Out-of-fold predictions (:func:`fit_one` / :func:`assemble`): ``target``, ``model``,
+        ``feature_set``, ``sample``, ``truth``, ``prob:<class>``.
+    kinds : mapping
+        Target -> ``categorical`` / ``landmark`` / ``survival`` (survival targets have no
+        probabilities and are left out).
+    n_bins, n_boot, seed
+        Bins, bootstrap resamples and their seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``target``, ``model``, ``feature_set``, ``class``, ``bin`` (1..), ``mean_predicted``,
+        ``observed``, ``n`` (predictions), ``n_patients``, ``ci_low``, ``ci_high``, and per
+        class ``calibration_in_the_large`` and ``calibration_slope``
+        (:func:`calibration_in_the_large_and_slope`, on the pooled predictions), ``ci_method``.
+    """
+    cols = ["target", "model", "feature_set", "class", "bin", "mean_predicted", "observed", "n",
+            "n_patients", "ci_low", "ci_high", "calibration_in_the_large", "calibration_slope",
+            "ci_method"]  # fmt: skip
+    rows = []
+    keys = ["target", "model", "feature_set"]
+    if predictions.empty or "truth" not in predictions.columns:
+        return pd.DataFrame(columns=cols)
+    for (tg, md, fs), grp in predictions.groupby(keys, sort=False):
+        kind = kinds.get(tg)
+        if kind not in ("categorical", "landmark"):
+            continue
+        prob_cols = [c for c in grp.columns if str(c).startswith("prob:") and grp[c].notna().any()]
+        if kind == "landmark":
+            prob_cols = [c for c in prob_cols if str(c) == "prob:1"]
+        truth = grp["truth"].astype(str).to_numpy()
+        codes, patients = pd.factorize(grp["sample"].astype(str), sort=True)
+        n_pat = len(patients)
+        rng = np.random.default_rng(seed)
+        weights = rng.multinomial(n_pat, np.full(n_pat, 1.0 / n_pat), size=n_boot).astype(float)
+        for col in prob_cols:
+            cls = str(col).removeprefix("prob:")
+            p = grp[col].to_numpy(float)
+            ok = np.isfinite(p)
+            p_ok, y_ok, c_ok = p[ok], (truth[ok] == cls).astype(float), codes[ok]
+            if not len(p_ok):
+                continue
+            b = _quantile_bins(p_ok, n_bins)
+            nb = int(b.max()) + 1
+            flat = c_ok * nb + b
+            count = np.bincount(flat, minlength=n_pat * nb).reshape(n_pat, nb)
+            events = np.bincount(flat, weights=y_ok, minlength=n_pat * nb).reshape(n_pat, nb)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = (weights @ events) / (weights @ count)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lo, hi = np.nanquantile(boot, [0.025, 0.975], axis=0)
+            citl, slope = calibration_in_the_large_and_slope(p_ok, y_ok)
+            for j in range(nb):
+                sel = b == j
+                if not sel.any():
+                    continue
+                rows.append(
+                    (tg, md, fs, cls, j + 1, float(p_ok[sel].mean()), float(y_ok[sel].mean()),
+                     int(sel.sum()), int(np.unique(c_ok[sel]).size), float(lo[j]), float(hi[j]),
+                     citl, slope, f"{CALIBRATION_CI} ({n_boot})")
+                )  # fmt: skip
+    table = pd.DataFrame(rows, columns=cols)
+    # bins renumbered 1.. after dropping empty ones
+    if len(table):
+        table["bin"] = table.groupby(keys + ["class"], sort=False).cumcount() + 1
+    return table
+
+
+def signature_model(comparison: pd.DataFrame, kinds: Mapping[str, str], target: str) -> str | None:
+    """The model whose ``signature`` fit of ``target`` is best (primary metric, ties to the
+    simpler model), or None without a signature fit."""
+    rows = comparison[(comparison["target"] == target) & (comparison["feature_set"] == "signature")]
+    best = _best(rows, kinds) if len(rows) else pd.DataFrame()
+    return None if best.empty else str(best.iloc[0]["model"])
+
+
+def signature_matrix(
+    layers: Mapping[str, pd.DataFrame],
+    columns: Sequence[str],
+    labels: pd.Series,
+    classes: Sequence | None = None,
+    transform: str = "none",
+) -> dict:
+    """A compact signature's features across the classes, z-scored, for a heatmap.
+
+    Parameters
+    ----------
+    layers : mapping of str to pandas.DataFrame
+        Layers (samples x features) holding the signature's features.
+    columns : sequence of str
+        The signature's features as ``"<layer>:<feature>"`` (:func:`used_columns`).
+    labels : pandas.Series
+        Class per sample (the samples drawn).
+    classes : sequence, optional
+        Class order (default sorted).
+    transform : {"none", "log2"}
+        The classifiers' transform, applied before z-scoring.
+
+    Returns
+    -------
+    dict
+        ``z`` (features x samples, z-scored over the samples; rows grouped by layer, then by
+        the class each feature marks, i.e. whose mean z is highest, strongest first; samples
+        by class, then by their mean z over their class's features), ``labels`` (class per
+        drawn sample), ``layer`` and ``marks`` (per row), ``means`` (features x classes, mean
+        z per class).
+    """
+    labels = pd.Series(labels).astype(str)
+    labels.index = [str(i) for i in labels.index]
+    classes = [str(c) for c in (classes if classes is not None else sorted(labels.unique()))]
+    cols = list(dict.fromkeys(str(c) for c in columns))
+    if not cols:
+        raise MetpotError("signature_matrix: the signature has no feature")
+    parts = {}
+    for col in cols:
+        layer, feature = _split_column(col)
+        if layer not in layers or feature not in layers[layer].columns:
+            raise MetpotError(f"signature feature {col} is not in the layers")
+        frame = layers[layer]
+        frame = frame.set_axis([str(i) for i in frame.index], axis=0)
+        parts[col] = frame.loc[labels.index, feature].to_numpy(dtype=float)
+    X = np.column_stack([parts[c] for c in cols])
+    if transform == "log2":
+        X = np.log2(np.clip(X, 0, None) + 1.0)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd = np.nanstd(X, axis=0, ddof=1)
+        Z = (X - np.nanmean(X, axis=0)) / np.where(sd > 0, sd, 1.0)
+        lab = labels.to_numpy()
+        means = np.column_stack([np.nanmean(Z[lab == c], axis=0) for c in classes])
+    marks = np.argmax(np.nan_to_num(means, nan=-np.inf), axis=1)
+    layer_order = {name: i for i, name in enumerate(layers)}
+    row_layers = [_split_column(c)[0] for c in cols]
+    strength = means[np.arange(len(cols)), marks]
+    rows = sorted(
+        range(len(cols)),
+        key=lambda j: (layer_order.get(row_layers[j], len(layer_order)), marks[j], -strength[j], j),
+    )
+    class_pos = {c: i for i, c in enumerate(classes)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        own = np.array(
+            [np.nanmean(Z[i, marks == class_pos.get(lab[i], -1)]) if
+             (marks == class_pos.get(lab[i], -1)).any() else 0.0 for i in range(len(lab))]
+        )  # fmt: skip
+    own = np.nan_to_num(own, nan=0.0)
+    samples = sorted(
+        range(len(lab)), key=lambda i: (class_pos.get(lab[i], len(classes)), -own[i], i)
+    )
+    z = pd.DataFrame(
+        Z[np.ix_(samples, rows)].T,
+        index=[cols[j] for j in rows],
+        columns=labels.index[samples],
+    )
+    return {
+        "z": z,
+        "labels": labels.iloc[samples],
+        "layer": np.array([row_layers[j] for j in rows]),
+        "marks": np.array([classes[marks[j]] for j in rows]),
+        "means": pd.DataFrame(means[rows], index=z.index, columns=classes),
+    }

@@ -462,6 +462,7 @@ def cmd_clusters(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         io.tsv("confusion", agree.pop("confusion").reset_index())
         io.json("agreement", agree)
     _write_cluster_figures(io, fused, assignments, subtypes, res, consensus)
+    _write_consensus_per_k(io, consensus, k)
     io.json("metrics", metrics)
     log.info("%d subtypes: %s", k, res["why"])
     if agree:
@@ -495,6 +496,28 @@ def _write_cluster_figures(io, fused, assignments, subtypes, res, consensus) -> 
         io.figure("consensus_heatmap", fig)
         widths = consensus_silhouette(matrix, labels)
         io.figure("silhouette", silhouette_plot(widths, labels, names, f"Silhouette, k = {k}"))
+
+
+def _write_consensus_per_k(io: StepIO, consensus: dict | None, k: int) -> None:
+    """PAC per k (table, figure) and the consensus matrix of every k, each in its own order.
+
+    Drawn from the matrices the clusters step already holds (no resample is recomputed); at
+    most 1,000 samples are drawn (the same random subset for every k).
+    """
+    if "pac" not in io.outputs:
+        return
+    from metpot.clusters import consensus_display, pac_table
+    from metpot.plots import consensus_matrices_plot, pac_plot
+
+    table = pac_table(consensus, k)
+    io.tsv("pac", table)
+    io.figure("pac_figure", pac_plot(table))
+    panels = {}
+    for c, M in consensus["matrix"].items():
+        pos, clusters = consensus_display(M, c)
+        panels[c] = (M[np.ix_(pos, pos)], clusters)
+    fig = consensus_matrices_plot(panels, k, consensus["pac"], consensus.get("n_samples"))
+    io.figure("consensus_matrices", fig)
 
 
 def cmd_risk_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
@@ -895,6 +918,7 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         from metpot.plots import decision_curve_plot
 
         io.figure("decision_curve_figure", decision_curve_plot(out["decision_curve"]))
+    _write_classify_report(cfg, ccfg, io, out, results)
     metrics = {}
     for r in out["best"].to_dict(orient="records"):
         for k, v in r.items():
@@ -902,6 +926,71 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
                 metrics[f"best.{r['target']}.{k}"] = v
     io.json("metrics", metrics)
     log.info("%d fits compared", len(results))
+
+
+def _subtype_colours(io: StepIO) -> dict:
+    """Subtype name -> the colour of the clusters figures (subtypes in subtype order)."""
+    from metpot.plots import PALETTE
+
+    if "subtypes" not in io.inputs:
+        return {}
+    table = pd.read_csv(io.input("subtypes"), sep="\t").sort_values("subtype")
+    return {str(n): PALETTE[i % len(PALETTE)] for i, n in enumerate(table["name"])}
+
+
+def _write_classify_report(cfg: dict, ccfg: dict, io: StepIO, out: dict, results: list) -> None:
+    """Calibration of the out-of-fold probabilities; the compact signature as a heatmap."""
+    if "calibration" not in io.outputs:
+        return
+    from metpot.classify import calibration_table, signature_matrix, signature_model
+    from metpot.plots import calibration_plot, signature_heatmap
+
+    kinds = {r["target"]: r["kind"] for r in results}
+    preds = out["predictions"]
+    table = calibration_table(preds, kinds, seed=int(ccfg["seed"]))
+    io.tsv("calibration", table)
+    colours = _subtype_colours(io)
+    for key in [k for k in io.outputs if k.startswith("calibration_") and k.endswith("_svg")]:
+        target = key.removeprefix("calibration_").removesuffix("_svg")
+        part = table[table["target"] == target]
+        labels = None
+        if kinds.get(target) == "landmark":
+            labels = {"1": f"event by {float(ccfg['landmark_years']):g} years"}
+        fig = calibration_plot(
+            part,
+            preds[preds["target"] == target],
+            colors=colours if target == "snf_subtype" else None,
+            class_labels=labels,
+            title=f"{target}: calibration of the out-of-fold probabilities (nested CV)",
+        )
+        io.figure(f"calibration_{target}", fig)
+    signature = [k for k in io.outputs if k.startswith("signature_") and k.endswith("_svg")]
+    if not signature:
+        return
+    layers = _layers(io)
+    features = out["features"]
+    for key in signature:
+        target = key.removeprefix("signature_").removesuffix("_svg")
+        model = signature_model(out["comparison"], kinds, target)
+        rows = features[
+            (features["target"] == target)
+            & (features["model"] == model)
+            & (features["feature_set"] == "signature")
+        ]
+        truth = preds[(preds["target"] == target) & (preds["model"] == model)]
+        truth = truth.drop_duplicates("sample").set_index("sample")["truth"]
+        classes = sorted(truth.unique(), key=str)
+        if target == "snf_subtype" and colours:
+            classes = [c for c in colours if c in set(truth)] + [
+                c for c in classes if c not in colours
+            ]
+        data = signature_matrix(layers, rows["column"], truth, classes, ccfg["transform"])
+        title = f"{target}: {len(data['z'])}-feature signature of the final {model} model"
+        fig = signature_heatmap(
+            data, colours if target == "snf_subtype" else None, title,
+            "subtype" if target == "snf_subtype" else target,
+        )  # fmt: skip
+        io.figure(f"signature_{target}", fig)
 
 
 def cmd_score_oneoff(args: argparse.Namespace) -> int:
@@ -1098,6 +1187,35 @@ def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         suggested_names=_tsv_or_none(io, "suggested_names"),
     )
     io.text("summary", text)
+    if "summary_json" in io.outputs:
+        _write_summary_json(cfg, io, load, survival)
+
+
+def _write_summary_json(cfg: dict, io: StepIO, load: Callable, survival: dict) -> None:
+    """``summary.json``: the run's facts for the report's first page."""
+    from metpot.summary import run_facts
+
+    def by_endpoint(key):
+        return {Path(p).parent.name: pd.read_csv(p, sep="\t") for p in io.inputs_list(key)}
+
+    landmarks, median = by_endpoint("integrated_landmarks"), by_endpoint("integrated_median")
+    facts = run_facts(
+        cfg,
+        ingest=load("ingest_metrics"),
+        samples=read_samples(io.input("samples")),
+        preprocess=load("preprocess"),
+        n_clusters=load("n_clusters"),
+        subtypes=pd.read_csv(io.input("subtypes"), sep="\t"),
+        agreement=load("agreement"),
+        survival=survival,
+        integrated={e: (landmarks.get(e), median[e]) for e in median},
+        run=load("run"),
+        classify_best=_tsv_or_none(io, "classify_best"),
+        scored={
+            Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
+        },
+    )
+    io.json("summary_json", facts)
 
 
 # --------------------------------------------------------------------------- validate, run

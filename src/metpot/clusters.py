@@ -425,3 +425,100 @@ def sweep_point(
         lr = logrank_test(time[ok], event[ok].astype(bool), labels[ok])
         out["logrank_chisq"], out["logrank_p"] = float(lr["chisq"]), float(lr["p"])
     return out
+
+
+def consensus_display(
+    M: np.ndarray, k: int, max_samples: int = 1000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which samples to draw of a consensus matrix, in which order, and their clusters.
+
+    The samples are ordered by the consensus clustering of ``k`` (average linkage on
+    ``1 - M``, as ConsensusClusterPlus ``finalLinkage="average"``): the leaves of the
+    dendrogram, so that each of the ``k`` clusters is one contiguous block. With more than
+    ``max_samples`` samples, a random subset of ``max_samples`` (``seed``; the same subset
+    for every ``k`` of one cohort) is clustered and drawn, so a figure of N = 10,000 needs a
+    ``max_samples`` x ``max_samples`` matrix, never another N x N one.
+
+    Parameters
+    ----------
+    M : array-like, shape (n, n)
+        Consensus matrix of ``k``.
+    k : int
+        Number of clusters of the consensus clustering.
+    max_samples : int
+        Largest number of samples drawn.
+    seed : int
+        Seed of the subset (only used when ``n > max_samples``).
+
+    Returns
+    -------
+    positions : numpy.ndarray of int
+        Rows of ``M`` to draw, in drawing order.
+    clusters : numpy.ndarray of int
+        Consensus cluster (1..k, numbered in drawing order) of each drawn sample.
+    """
+    from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    n = np.shape(M)[0]
+    if np.ndim(M) != 2 or np.shape(M)[1] != n:
+        raise MetpotError(f"consensus matrix must be square, got shape {np.shape(M)}")
+    if max_samples < 2:
+        raise MetpotError(f"consensus_display: max_samples must be >= 2, got {max_samples}")
+    if n > max_samples:
+        sub = np.sort(np.random.default_rng(seed).permutation(n)[:max_samples])
+        C = np.asarray(M[np.ix_(sub, sub)], dtype=float)
+    else:
+        sub = np.arange(n)
+        C = np.asarray(M, dtype=float)
+    if sub.size < 2:
+        return sub, np.ones(sub.size, dtype=np.int64)
+    D = 1.0 - (C + C.T) / 2.0
+    np.fill_diagonal(D, 0.0)
+    Z = linkage(squareform(np.clip(D, 0.0, 1.0), checks=False), "average")
+    leaves = leaves_list(Z)
+    raw = fcluster(Z, int(k), "maxclust")[leaves]
+    _, first = np.unique(raw, return_index=True)
+    number = {lab: i + 1 for i, lab in enumerate(raw[np.sort(first)])}
+    return sub[leaves], np.array([number[x] for x in raw], dtype=np.int64)
+
+
+def pac_table(consensus: Mapping, chosen: int | None = None) -> pd.DataFrame:
+    """PAC, area under the consensus CDF and its relative change per candidate k.
+
+    Parameters
+    ----------
+    consensus : mapping
+        :func:`metpot.consensus.consensus_summary` (``ks``, ``pac``, ``area``,
+        ``delta_area``, ``pac_interval``, ``n_samples``, ``n_resamples``).
+    chosen : int, optional
+        The workflow's k (``chosen`` is True on its row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``k``, ``pac``, ``pac_lower``, ``pac_upper`` (the ambiguous interval), ``cdf_area``,
+        ``delta_area``, ``lowest_pac`` (the smallest PAC, ties as in ``best_k_pac``),
+        ``chosen``, ``n_samples``, ``n_resamples``.
+    """
+    ks = [int(k) for k in consensus["ks"]]
+    lo, hi = consensus.get("pac_interval", (0.1, 0.9))
+
+    def num(table: str, k: int) -> float:
+        v = consensus[table].get(str(k))
+        return float("nan") if v is None else float(v)
+
+    return pd.DataFrame(
+        {
+            "k": ks,
+            "pac": [num("pac", k) for k in ks],
+            "pac_lower": float(lo),
+            "pac_upper": float(hi),
+            "cdf_area": [num("area", k) for k in ks],
+            "delta_area": [num("delta_area", k) for k in ks],
+            "lowest_pac": [k == consensus.get("best_k_pac") for k in ks],
+            "chosen": [k == chosen for k in ks],
+            "n_samples": consensus.get("n_samples"),
+            "n_resamples": consensus.get("n_resamples"),
+        }
+    )

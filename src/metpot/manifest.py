@@ -272,12 +272,24 @@ def _clusters(config: dict) -> StepFiles:
             _rep("Subtypes", "consensus_heatmap", name="consensus matrix"),
         )
         b.figure("silhouette", "silhouette", _rep("Subtypes", "silhouette", name="silhouette"))
+        _consensus_per_k(b)
     if has_truth(config):
         b.add("agreement", "agreement.json", "table")
         b.add(
             "confusion", "confusion.tsv", "table", _rep("Subtypes", "confusion", name="confusion")
         )
     return b.files
+
+
+def _consensus_per_k(b: _Builder) -> None:
+    """The consensus of every candidate k: PAC table and figure, the matrices side by side."""
+    b.add("pac", "pac.tsv", "table", _rep("Subtypes", "pac_table", name="PAC per k"))
+    b.figure("pac_figure", "pac", _rep("Subtypes", "pac", name="PAC per k figure"))
+    b.figure(
+        "consensus_matrices",
+        "consensus_matrices",
+        _rep("Subtypes", "consensus_matrices", name="consensus matrix per k"),
+    )
 
 
 def _risk_score(config: dict) -> StepFiles:
@@ -491,8 +503,49 @@ def _classify(config: dict) -> StepFiles:
             "decision_curve",
             _rep("Classifiers", "decision_curve", name="decision curve"),
         )
+    _classify_report(b, config)
     b.add("metrics", "metrics.json", "metrics")
     return b.files
+
+
+def signature_targets(config: dict) -> list[str]:
+    """Categorical classify targets with a ``signature`` feature set (a signature heatmap)."""
+    from metpot.classify import expand_feature_sets
+
+    targets = [t for t in classify_targets(config) if target_kind(config, t) == "categorical"]
+    fsets = expand_feature_sets(layers(config), classify_config(config)["feature_sets"])
+    return targets if targets and "signature" in fsets else []
+
+
+def _classify_report(b: _Builder, config: dict) -> None:
+    """Calibration of the out-of-fold probabilities, and the compact signature's heatmap."""
+    targets = [t for t in classify_targets(config) if target_kind(config, t) != "survival"]
+    if not targets:
+        return
+    b.add(
+        "calibration",
+        "calibration.tsv",
+        "table",
+        _rep("Classifiers", "calibration_table", name="calibration table"),
+    )
+    for target in targets:
+        b.figure(
+            f"calibration_{target}",
+            f"calibration_{target}",
+            _rep("Classifiers", "calibration", name=f"calibration {target}", target=target),
+        )
+    signature = signature_targets(config)
+    for target in signature:
+        b.figure(
+            f"signature_{target}",
+            f"signature_{target}",
+            _rep("Classifiers", "signature", name=f"signature {target}", target=target),
+        )
+    if signature:  # the signature's values, and the subtype colours of the clusters figures
+        ingest = _ingest(config).outputs
+        b.files.inputs.update({f"layer_{n}": ingest[f"layer_{n}"].path for n in layers(config)})
+    if "snf_subtype" in targets:
+        b.files.inputs["subtypes"] = _clusters(config).outputs["subtypes"].path
 
 
 def subtype_target(config: dict) -> str | None:
@@ -646,6 +699,19 @@ def _track(config: dict) -> StepFiles:
     return b.files
 
 
+def _summary_integrated_inputs(config: dict) -> dict[str, list[str]]:
+    """The integrated risk groups' landmark survival and sizes, per endpoint (summary.json)."""
+    if not has_integrated_groups(config) or not endpoints(config):
+        return {}
+    out: dict[str, list[str]] = {"integrated_landmarks": [], "integrated_median": []}
+    for e in endpoints(config):
+        files = _survival(config, e).outputs
+        if "integrated_km_landmarks" in files:
+            out["integrated_landmarks"].append(files["integrated_km_landmarks"].path)
+        out["integrated_median"].append(files["integrated_km_median"].path)
+    return {k: v for k, v in out.items() if v}
+
+
 def _summary(config: dict) -> StepFiles:
     b = _Builder(config, ".")
     inputs: dict[str, str | list[str]] = {
@@ -664,6 +730,7 @@ def _summary(config: dict) -> StepFiles:
     survival = [_survival(config, e).outputs["metrics"].path for e in endpoints(config)]
     if survival:
         inputs["survival"] = survival
+    inputs.update(_summary_integrated_inputs(config))
     if classify_jobs(config):
         inputs["classify_best"] = _classify(config).outputs["best"].path
         inputs["classify_vs_crs"] = _classify(config).outputs["vs_crs"].path
@@ -676,6 +743,8 @@ def _summary(config: dict) -> StepFiles:
     b.files.outputs["summary"] = Output(
         f"{b.root}/summary.txt", "text", _rep("Data", "summary", name="run summary")
     )
+    # the same facts as JSON, for the report's first page (workflow.rst)
+    b.files.outputs["summary_json"] = Output(f"{b.root}/summary.json", "table")
     return b.files
 
 

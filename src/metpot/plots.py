@@ -35,15 +35,19 @@ from metpot.errors import MetpotError
 
 __all__ = [
     "RISK_ORDER",
+    "calibration_plot",
     "cluster_number_plot",
     "decision_curve_plot",
     "consensus_cdf_plot",
+    "consensus_matrices_plot",
+    "pac_plot",
     "format_p",
     "forest_plot",
     "km_plot",
     "ordered_colors",
     "save_figure",
     "score_plot",
+    "signature_heatmap",
     "silhouette_plot",
     "similarity_heatmap",
     "style",
@@ -560,6 +564,131 @@ def consensus_cdf_plot(consensus: Mapping, chosen: int | None = None, title: str
 
 
 @styled
+def consensus_matrices_plot(
+    panels: Mapping[int, tuple],
+    chosen: int | None = None,
+    pac: Mapping | None = None,
+    n_samples: int | None = None,
+    title: str | None = None,
+):
+    """Consensus matrices of every candidate k, side by side, each ordered by its clustering.
+
+    Parameters
+    ----------
+    panels : mapping of int to (matrix, clusters)
+        Per k, the drawn consensus matrix (m x m, already ordered, e.g. with
+        :func:`metpot.clusters.consensus_display`) and the consensus cluster of each drawn
+        sample (the colour bar).
+    chosen : int, optional
+        The chosen k (its panel title says so).
+    pac : mapping, optional
+        k (int or str) -> PAC, printed in the panel titles.
+    n_samples : int, optional
+        Number of samples of the cohort; when more than were drawn, the figure says so.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ks = sorted(int(k) for k in panels)
+    if not ks:
+        raise MetpotError("consensus_matrices_plot needs at least one matrix")
+    ncol = min(len(ks), 3)
+    nrow = -(-len(ks) // ncol)
+    width, height = 3.1 * ncol + 0.9, 3.35 * nrow + 0.5
+    fig = _new_figure(width, height)
+    im = None
+    for i, k in enumerate(ks):
+        C, clusters = panels[k]
+        C = np.asarray(C, dtype=float)
+        clusters = np.asarray(clusters)
+        r, c = divmod(i, ncol)
+        x0 = (0.25 + 3.1 * c) / width
+        y0 = (height - 0.5 - 3.35 * (r + 1) + 0.3) / height
+        w, h = 2.6 / width, 2.6 / height
+        ax = fig.add_axes((x0, y0, w, h))
+        im = ax.imshow(C, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest",
+                       aspect="auto")  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        bar = fig.add_axes((x0, y0 + h + 0.06 / height, w, 0.12 / height))
+        colors = np.array(
+            [[matplotlib.colors.to_rgb(PALETTE[(int(v) - 1) % len(PALETTE)]) for v in clusters]]
+        )
+        bar.imshow(colors, aspect="auto", interpolation="nearest")
+        bar.set_axis_off()
+        value = None if pac is None else pac.get(k, pac.get(str(k)))
+        text = f"k = {k}" + ("" if value is None else f", PAC {float(value):.3f}")
+        bar.set_title(
+            text + (" (chosen)" if k == chosen else ""),
+            fontsize=9,
+            fontweight="bold" if k == chosen else "normal",
+            pad=3,
+        )
+    cax = fig.add_axes(((3.1 * ncol - 0.1) / width, 0.3 / height, 0.12 / width, 2.6 / height))
+    fig.colorbar(im, cax=cax, label="consensus index")
+    m = np.shape(panels[ks[0]][0])[0]
+    note = ""
+    if n_samples is not None and n_samples > m:
+        note = f" ({m} of {n_samples} samples drawn, chosen at random)"
+    fig.suptitle(
+        (title or "Consensus matrix per k, ordered by its consensus clustering") + note,
+        x=0.02,
+        ha="left",
+        y=0.995,
+        va="top",
+        fontsize=10,
+        fontweight="bold",
+    )
+    return fig
+
+
+@styled
+def pac_plot(table: pd.DataFrame, title: str | None = None):
+    """Proportion of ambiguous clustering (PAC) per k, the chosen k marked.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`metpot.clusters.pac_table`: ``k``, ``pac``, ``chosen`` (and ``pac_lower``,
+        ``pac_upper`` for the axis label).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not {"k", "pac", "chosen"}.issubset(table.columns):
+        raise MetpotError("pac_plot needs k/pac/chosen columns")
+    tab = table.sort_values("k")
+    k = tab["k"].to_numpy(int)
+    pac = tab["pac"].to_numpy(float)
+    chosen = tab["chosen"].to_numpy(bool)
+    fig = _new_figure(5.2, 3.4)
+    ax = fig.add_axes((0.14, 0.15, 0.62, 0.72))
+    ax.plot(k, pac, color=PALETTE[0], marker="o")
+    if chosen.any():
+        ax.plot(k[chosen], pac[chosen], ls="none", marker="o", ms=11, mfc="none",
+                mec=PALETTE[1], mew=2, label=f"chosen k = {int(k[chosen][0])}")  # fmt: skip
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    for kk, p in zip(k, pac, strict=True):
+        if np.isfinite(p):
+            ax.annotate(f"{p:.3f}", (kk, p), textcoords="offset points", xytext=(0, 7),
+                        ha="center", fontsize=8)  # fmt: skip
+    ax.set_xticks(k)
+    top = float(np.nanmax(pac)) if np.isfinite(pac).any() else 0.0
+    ax.set_ylim(-0.04 * max(0.05, 1.25 * top), max(0.05, 1.25 * top))
+    ax.set_xlabel("Number of subtypes k")
+    lo = tab["pac_lower"].iloc[0] if "pac_lower" in tab else 0.1
+    hi = tab["pac_upper"].iloc[0] if "pac_upper" in tab else 0.9
+    ax.set_ylabel(f"PAC (share of pairs in ({lo:g}, {hi:g}])")
+    ax.set_title(title or "Proportion of ambiguous clustering (lower is more stable)",
+                 fontweight="normal")  # fmt: skip
+    return fig
+
+
+@styled
 def silhouette_plot(widths, labels, names: Mapping | None = None, title: str | None = None):
     """Silhouette width per sample, grouped by subtype and sorted within it.
 
@@ -713,6 +842,189 @@ def decision_curve_plot(table: pd.DataFrame, title: str | None = None):
     if title:
         fig.suptitle(title, x=0.02, ha="left")
     fig.tight_layout()
+    return fig
+
+
+@styled
+def calibration_plot(
+    table: pd.DataFrame,
+    predictions: pd.DataFrame | None = None,
+    colors: Mapping | None = None,
+    class_labels: Mapping | None = None,
+    title: str | None = None,
+):
+    """Reliability curves of one target: one panel per model (rows) and feature set (columns).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`metpot.classify.calibration_table` rows of one target.
+    predictions : pandas.DataFrame, optional
+        The out-of-fold predictions (``model``, ``feature_set``, ``prob:<class>``): a
+        histogram of each class's predicted probabilities is drawn under its panel.
+    colors : mapping, optional
+        Class -> colour (default :data:`PALETTE` in class order).
+    class_labels : mapping, optional
+        Class -> legend label.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if table.empty:
+        fig = _new_figure(6.0, 2.0)
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no calibration (no class probabilities)", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    models = list(dict.fromkeys(table["model"]))
+    fsets = list(dict.fromkeys(table["feature_set"]))
+    classes = list(dict.fromkeys(table["class"].astype(str)))
+    colors = dict(colors or {})
+    classes = [c for c in colors if c in classes] + [c for c in classes if c not in colors]
+    color_of = {c: colors.get(c, PALETTE[i % len(PALETTE)]) for i, c in enumerate(classes)}
+    label_of = {c: (class_labels or {}).get(c, c) for c in classes}
+    nrow, ncol = len(models), len(fsets)
+    width, height = 0.6 + 3.0 * ncol + 1.6, 0.9 + 3.9 * nrow
+    fig = _new_figure(width, height)
+    # per model: the curves, the histogram, a spacer (room for the next row's titles)
+    grid = fig.add_gridspec(3 * nrow, ncol, height_ratios=[2.6, 0.7, 0.6] * nrow, hspace=0.1,
+                            wspace=0.3, left=0.6 / width, right=(0.6 + 3.0 * ncol) / width,
+                            top=1 - 0.6 / height, bottom=0.0)  # fmt: skip
+    handles = {}
+    for r, model in enumerate(models):
+        for c, fset in enumerate(fsets):
+            ax = fig.add_subplot(grid[3 * r, c])
+            hist = fig.add_subplot(grid[3 * r + 1, c], sharex=ax)
+            ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
+            part = table[(table["model"] == model) & (table["feature_set"] == fset)]
+            for cls in classes:
+                d = part[part["class"].astype(str) == cls].sort_values("bin")
+                if d.empty:
+                    continue
+                x = d["mean_predicted"].to_numpy(float)
+                y = d["observed"].to_numpy(float)
+                err = np.vstack(
+                    [y - d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float) - y]
+                )
+                h = ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(err), 0, None), marker="o",
+                                ms=3.5, lw=1.2, capsize=2, color=color_of[cls])  # fmt: skip
+                handles.setdefault(cls, h)
+                if predictions is not None and f"prob:{cls}" in predictions.columns:
+                    sel = (predictions["model"] == model) & (predictions["feature_set"] == fset)
+                    p = predictions.loc[sel, f"prob:{cls}"].to_numpy(float)
+                    p = p[np.isfinite(p)]
+                    if p.size:
+                        hist.hist(p, bins=np.linspace(0, 1, 21), histtype="step",
+                                  color=color_of[cls], lw=1.2)  # fmt: skip
+            ax.set_xlim(0, 1)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(f"{model} / {fset}", fontweight="normal")
+            ax.tick_params(labelbottom=False)
+            if c == 0:
+                ax.set_ylabel("Observed fraction")
+                hist.set_ylabel("n")
+            hist.set_xlabel("Predicted probability (out-of-fold)" if r == nrow - 1 else "")
+            hist.spines["left"].set_visible(True)
+            hist.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(2, integer=True))
+    fig.legend(
+        [handles[c] for c in classes if c in handles],
+        [label_of[c] for c in classes if c in handles],
+        loc="upper left",
+        bbox_to_anchor=((0.6 + 3.0 * ncol + 0.1) / width, 1 - 0.6 / height),
+        title="class (vs rest)" if len(classes) > 1 else None,
+    )
+    fig.suptitle(title or "Calibration of the out-of-fold probabilities", x=0.02, ha="left",
+                 y=1 - 0.1 / height, va="top")  # fmt: skip
+    return fig
+
+
+@styled
+def signature_heatmap(
+    data: Mapping,
+    colors: Mapping | None = None,
+    title: str | None = None,
+    class_title: str = "subtype",
+):
+    """A compact signature across the classes: z-scores per sample and mean per class.
+
+    Parameters
+    ----------
+    data : mapping
+        :func:`metpot.classify.signature_matrix`: ``z``, ``labels``, ``layer``, ``marks``,
+        ``means``.
+    colors : mapping, optional
+        Class -> colour (default :data:`PALETTE` in class order).
+    title : str, optional
+    class_title : str
+        Legend title of the classes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    z = data["z"]
+    means = data["means"]
+    labels = np.asarray(data["labels"]).astype(str)
+    classes = [str(c) for c in means.columns]
+    colors = dict(colors or {})
+    color_of = {c: colors.get(c, PALETTE[i % len(PALETTE)]) for i, c in enumerate(classes)}
+    n_rows, n_samples = z.shape
+    height = 1.5 + 0.16 * max(n_rows, 8)
+    width = 11.0
+    fig = _new_figure(width, height)
+    bottom, top = 0.55 / height, 1.0 - 0.75 / height
+    lim = 2.5
+    main = fig.add_axes((0.11, bottom, 0.5, top - bottom))
+    im = main.imshow(z.to_numpy(float), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto",
+                     interpolation="nearest")  # fmt: skip
+    main.set_xticks([])
+    main.set_yticks([])
+    main.set_xlabel(f"{n_samples} samples, by {class_title}")
+    bar = fig.add_axes((0.11, top + 0.08 / height, 0.5, 0.15 / height))
+    bar.imshow(np.array([[matplotlib.colors.to_rgb(color_of[c]) for c in labels]]),
+               aspect="auto", interpolation="nearest")  # fmt: skip
+    bar.set_axis_off()
+    # left: layer (greys) and the class each feature marks
+    layers = list(dict.fromkeys(data["layer"]))
+    greys = {lv: str(g) for lv, g in zip(layers, np.linspace(0.35, 0.8, len(layers)), strict=True)}
+    side = np.array(
+        [[matplotlib.colors.to_rgb(greys[lv]), matplotlib.colors.to_rgb(color_of[m])]
+         for lv, m in zip(data["layer"], data["marks"], strict=True)]
+    )  # fmt: skip
+    left = fig.add_axes((0.11 - 0.035, bottom, 0.03, top - bottom))
+    left.imshow(side, aspect="auto", interpolation="nearest")
+    left.set_xticks([0, 1])
+    left.set_xticklabels(["layer", "marks"], rotation=90, fontsize=7)
+    left.set_yticks([])
+    for s in left.spines.values():
+        s.set_visible(False)
+    for lv in layers:  # layer names beside their block
+        rows = np.flatnonzero(np.asarray(data["layer"]) == lv)
+        left.text(-0.7, rows.mean(), lv, ha="right", va="center", fontsize=8, rotation=90)
+    # right: mean z per class, with the feature names
+    mean_ax = fig.add_axes((0.64, bottom, 0.035 * len(classes), top - bottom))
+    mean_ax.imshow(means.to_numpy(float), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto",
+                   interpolation="nearest")  # fmt: skip
+    mean_ax.set_xticks(range(len(classes)))
+    mean_ax.set_xticklabels(classes, rotation=90, fontsize=8)
+    mean_ax.set_yticks(range(n_rows))
+    names = [str(c).split(":", 1)[-1] for c in z.index]
+    mean_ax.set_yticklabels(names, fontsize=7 if n_rows <= 40 else 5)
+    mean_ax.yaxis.tick_right()
+    mean_ax.set_title("mean z", fontsize=8, fontweight="normal")
+    for s in mean_ax.spines.values():
+        s.set_visible(True)
+    cax = fig.add_axes((0.9, bottom, 0.015, min(0.4, top - bottom)))
+    fig.colorbar(im, cax=cax, label="z-score (clipped at ±2.5)")
+    handles = [matplotlib.patches.Patch(color=color_of[c],
+                                        label=f"{c} (n={int((labels == c).sum())})")
+               for c in classes]  # fmt: skip
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.86, top + 0.02),
+               title=class_title)  # fmt: skip
+    fig.suptitle(title or f"Compact signature ({n_rows} features)", x=0.02, ha="left",
+                 y=1.0 - 0.1 / height, va="top")  # fmt: skip
     return fig
 
 

@@ -172,3 +172,197 @@ def run_summary(
         else:
             lines.append(f"  open it at: {uri}")
     return "\n".join(lines) + "\n"
+
+
+#: Key under which the workflow (``common.smk``) puts the facts of ``summary.json`` into the
+#: config the report's first page is rendered with; never part of a rule's parameters.
+REPORT_FACTS_KEY = "_run_facts"
+
+
+def config_digest(config: Mapping) -> str:
+    """SHA-256 of a resolved config (JSON, sorted keys), without the report facts.
+
+    The summary step records it in ``summary.json``; the report compares it with its own
+    config to say whether the facts on its first page come from the same configuration.
+    """
+    import hashlib
+    import json
+
+    from metpot.config import validate_config
+
+    plain = json.loads(json.dumps({k: v for k, v in config.items() if k != REPORT_FACTS_KEY}))
+    text = json.dumps(validate_config(plain), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _num(v) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and abs(v) != float("inf") else None
+
+
+def _concordance(metrics: Mapping, predictor: str) -> dict | None:
+    if f"c.{predictor}.harrell_c" not in metrics:
+        return None
+    return {
+        "c": _num(metrics[f"c.{predictor}.harrell_c"]),
+        "ci_low": _num(metrics.get(f"c.{predictor}.harrell_lower")),
+        "ci_high": _num(metrics.get(f"c.{predictor}.harrell_upper")),
+        "cv": _num(metrics.get(f"c.{predictor}.harrell_c_cv")),
+    }
+
+
+def _integrated(landmarks: pd.DataFrame | None, median: pd.DataFrame | None) -> list[dict]:
+    groups = []
+    if median is None:
+        return groups
+    for r in median.itertuples():
+        row = {"group": str(r.group), "n": int(r.n), "events": int(r.events)}
+        if landmarks is not None and len(landmarks):
+            lm = landmarks[landmarks["group"].astype(str) == str(r.group)]
+            pairs = zip(lm["time"], lm["surv"], strict=True)
+            row["survival"] = {f"{t:g}": _num(s) for t, s in pairs}
+        groups.append(row)
+    return groups
+
+
+def _headline_landmark(groups: list[dict]) -> str | None:
+    """The latest landmark at which every group has a survival estimate (else the first)."""
+    times = list((groups[0].get("survival") or {}) if groups else {})
+    full = [t for t in times if all((g.get("survival") or {}).get(t) is not None for g in groups)]
+    return full[-1] if full else (times[0] if times else None)
+
+
+def run_facts(
+    config: Mapping,
+    ingest: Mapping,
+    samples: pd.DataFrame,
+    preprocess: Mapping,
+    n_clusters: Mapping,
+    subtypes: pd.DataFrame,
+    agreement: Mapping | None = None,
+    survival: Mapping[str, Mapping] | None = None,
+    integrated: Mapping[str, tuple] | None = None,
+    run: Mapping | None = None,
+    classify_best: pd.DataFrame | None = None,
+    scored: Mapping[str, Mapping] | None = None,
+) -> dict:
+    """The run's counts and headline results as JSON (``summary.json``, the report's first
+    page).
+
+    Parameters are those of :func:`run_summary`, plus ``integrated``: endpoint ->
+    (``integrated_km_landmarks.tsv``, ``integrated_km_median.tsv``) frames.
+
+    Returns
+    -------
+    dict
+        ``cohort``, ``synthetic``, ``demo``, ``config_sha256`` (:func:`config_digest`),
+        ``samples`` (analysed, per layer, in common, dropped by reason, with usable
+        survival), ``features`` (per layer: in, used, dropped as constant or missing),
+        ``subtypes`` (k, why, sizes, agreement), ``survival`` (per endpoint: patients,
+        events, log-rank, Harrell's C with CIs, integrated groups), ``classifiers`` (best per
+        target with CI), ``scored`` and ``mlflow`` (run id, status, URI, the command that
+        opens it).
+    """
+    layers = list(config["cohort"]["omics"])
+    dropped = samples[samples["status"] != "kept"]
+    per_layer = {
+        layer: int(samples[f"in_{layer}"].astype(str).str.lower().eq("true").sum())
+        for layer in layers
+        if f"in_{layer}" in samples.columns
+    }
+    facts: dict = {
+        "cohort": config["cohort"]["name"],
+        "synthetic": "demo" in config,
+        "demo": dict(config["demo"]) if "demo" in config else None,
+        "config_sha256": config_digest(config),
+        "output_dir": config.get("output_dir") or "results",
+        "samples": {
+            "seen": len(samples),
+            "analysed": int(ingest["n_samples"]),
+            "per_layer": per_layer,
+            "in_common": int(ingest["n_samples"]),
+            "dropped": {str(k): int(v) for k, v in dropped["reason"].value_counts().items()},
+            "n_dropped": len(dropped),
+            "with_survival": {e: int(m["n"]) for e, m in (survival or {}).items()},
+        },
+        "features": {
+            layer: {
+                "in": int(info["n_features_in"]),
+                "used": int(info["n_features_out"]),
+                "constant_dropped": len(info.get("constant_dropped") or []),
+                "missing_dropped": len((info.get("missing") or {}).get("dropped_missing") or []),
+                "select": (info.get("select") or {}).get("method"),
+            }
+            for layer, info in preprocess.items()
+        },
+        "subtypes": {
+            "k": int(n_clusters["n_clusters"]),
+            "why": n_clusters["why"],
+            "sizes": [
+                {"subtype": int(r.subtype), "name": str(r.name), "n": int(r.n)}
+                for r in subtypes.itertuples()
+            ],  # fmt: skip
+            "pac": _num((n_clusters.get("pac") or {}).get(str(n_clusters["n_clusters"]))),
+            "agreement": None
+            if not agreement
+            else {
+                "ari": _num(agreement["ari"]),
+                "nmi": _num(agreement["nmi"]),
+                "n": int(agreement["n"]),
+            },  # fmt: skip
+        },
+        "survival": {},
+        "classifiers": [],
+        "scored": {},
+        "mlflow": None,
+    }
+    for endpoint, m in (survival or {}).items():
+        entry = {
+            "n": int(m["n"]),
+            "events": int(m["events"]),
+            "logrank_chisq": _num(m.get("logrank.chisq")),
+            "logrank_p": _num(m.get("logrank.p")),
+            "concordance": {
+                p: c
+                for p in ("crs", "crs_subtype", "clinical", "clinical_subtype", "subtype")
+                if (c := _concordance(m, p)) is not None
+            },
+            "lr_subtype_p": _num(m.get("lr_subtype.p")),
+            "integrated": None,
+        }
+        if "integrated.logrank.p" in m:
+            lm, med = (integrated or {}).get(endpoint, (None, None))
+            groups = _integrated(lm, med)
+            entry["integrated"] = {
+                "logrank_p": _num(m["integrated.logrank.p"]),
+                "groups": groups,
+                "landmark": _headline_landmark(groups),
+            }
+        facts["survival"][endpoint] = entry
+    if classify_best is not None and len(classify_best):
+        facts["classifiers"] = [
+            {"target": str(r.target), "model": str(r.model), "feature_set": str(r.feature_set),
+             "metric": str(r.metric), "estimate": _num(r.estimate), "ci_low": _num(r.ci_low),
+             "ci_high": _num(r.ci_high)}
+            for r in classify_best.itertuples()
+        ]  # fmt: skip
+    for name, s in (scored or {}).items():
+        facts["scored"][name] = {
+            "n_samples": s.get("n_samples"),
+            "counts": dict(s.get("counts") or {}),
+            "flags": dict(s.get("flags") or {}),
+        }
+    if run:
+        uri = str(run["tracking_uri"])
+        facts["mlflow"] = {
+            "run_id": run["run_id"],
+            "experiment_id": run.get("experiment_id"),
+            "status": run.get("status"),
+            "tracking_uri": uri,
+            "command": f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite:") else "",
+            "url": "" if uri.startswith("sqlite:") else uri,
+        }
+    return facts

@@ -17,6 +17,7 @@ from snakemake.utils import validate
 from metpot import manifest
 from metpot.config import load_yaml, validate_config
 from metpot.errors import MetpotError
+from metpot.summary import REPORT_FACTS_KEY, config_digest
 from metpot.validate import check
 
 
@@ -59,6 +60,79 @@ def _check_data():
 
 
 _check_data()
+
+
+def run_config():
+    """The run's config without the report facts: what the rules and tracking receive."""
+    return {k: v for k, v in config.items() if k != REPORT_FACTS_KEY}
+
+
+class _RunFacts(dict):
+    """The facts of the last run (<output_dir>/summary.json), for the report's first page.
+
+    Read from the file each time the page asks, so that a report built in the run's own
+    process (--report-after-run, the workflow parsed before the file existed) shows that
+    run's facts; empty (the page then says so) while the file does not exist. The mapping
+    lives in the config under REPORT_FACTS_KEY, which run_config() leaves out, so no rule's
+    parameters, no tracked parameter and no result depend on it (its own dict stays empty:
+    json.dumps writes {}). `stale` says whether the facts were written under another config
+    than this one.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self._path = Path(path)
+        self._digest = None
+
+    def __reduce__(self):
+        return (_RunFacts, (self._path,))
+
+    def _load(self):
+        try:
+            facts = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(facts, dict):
+            return {}
+        if self._digest is None:
+            try:
+                self._digest = config_digest(run_config())
+            except (TypeError, ValueError, MetpotError):  # a config JSON cannot hold
+                self._digest = ""
+        facts["stale"] = not self._digest or facts.get("config_sha256") != self._digest
+        facts["path"] = str(self._path)
+        return facts
+
+    def __getitem__(self, key):
+        return self._load()[key]
+
+    def get(self, key, default=None):
+        return self._load().get(key, default)
+
+    def __contains__(self, key):
+        return key in self._load()
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self):
+        return len(self._load())
+
+    def keys(self):
+        return self._load().keys()
+
+    def values(self):
+        return self._load().values()
+
+    def items(self):
+        return self._load().items()
+
+    def __repr__(self):
+        return f"_RunFacts({str(self._path)!r})"
+
+
+config.pop(REPORT_FACTS_KEY, None)
+config[REPORT_FACTS_KEY] = _RunFacts(manifest.step("summary", config).outputs["summary_json"].path)
 
 
 def uses_conda():
@@ -149,7 +223,7 @@ def record_failure(log):
     from metpot.tracking import log_failed_run
 
     log_failed_run(
-        config,
+        run_config(),
         OUT,
         manifest.analysis_outputs(config).values(),
         RUN_STARTED,

@@ -30,7 +30,7 @@ if tracking_enabled():
             **outputs("track"),
         params:
             metpot=METPOT,
-            cfg=lambda w: json.dumps(config),
+            cfg=lambda w: json.dumps(run_config()),
             io=io_args,
             workflow=workflow.basedir,
         threads: 1
@@ -54,7 +54,7 @@ rule summary:
         **outputs("summary"),
     params:
         metpot=METPOT,
-        cfg=lambda w: json.dumps(config),
+        cfg=lambda w: json.dumps(run_config()),
         io=io_args,
     threads: 1
     resources:
