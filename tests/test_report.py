@@ -495,6 +495,9 @@ def test_first_page_shows_the_run_facts(tmp_path):
         classify_best=pd.DataFrame([{"target": "snf_subtype", "model": "logistic",
                                      "feature_set": "all", "metric": "balanced_accuracy",
                                      "estimate": 0.9, "ci_low": 0.8, "ci_high": 1.0}]),
+        suggested_names=pd.DataFrame({"subtype": [1, 2, 3],
+                                      "name": ["immune", "stromal", "canonical"],
+                                      "suggested": ["immune", "stromal", "none"]}),
     )  # fmt: skip
     assert json.loads(json.dumps(facts)) == facts  # JSON as written
     assert facts["samples"]["per_layer"] == {"mrna": 4, "mirna": 3}
@@ -508,6 +511,7 @@ def test_first_page_shows_the_run_facts(tmp_path):
     assert "log-rank p = 0.012" in plain and "0.610 (0.500-0.700), + subtype 0.660" in plain
     assert "1-year survival low 90% (n = 2), high 50% (n = 1)" in plain
     assert "balanced accuracy 0.900 (0.800-1.000)" in plain
+    assert "Gene sets suggest: immune → immune, stromal → stromal, canonical → none" in plain
     assert "``abc123``" in plain and "mlflow ui --backend-store-uri sqlite:///mlflow.db" in plain
     assert "No run facts yet" not in plain and "caution" not in plain
     stale = _render(page, {**config, REPORT_FACTS_KEY: {**facts, "stale": True, "path": "s.json"}})

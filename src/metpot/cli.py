@@ -1214,6 +1214,7 @@ def _write_summary_json(cfg: dict, io: StepIO, load: Callable, survival: dict) -
         scored={
             Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
         },
+        suggested_names=_tsv_or_none(io, "suggested_names"),
     )
     io.json("summary_json", facts)
 

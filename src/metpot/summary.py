@@ -248,12 +248,14 @@ def run_facts(
     run: Mapping | None = None,
     classify_best: pd.DataFrame | None = None,
     scored: Mapping[str, Mapping] | None = None,
+    suggested_names: pd.DataFrame | None = None,
 ) -> dict:
     """The run's counts and headline results as JSON (``summary.json``, the report's first
     page).
 
     Parameters are those of :func:`run_summary`, plus ``integrated``: endpoint ->
     (``integrated_km_landmarks.tsv``, ``integrated_km_median.tsv``) frames.
+    ``suggested_names`` is the characterise step's ``suggested_names.tsv``.
 
     Returns
     -------
@@ -261,10 +263,10 @@ def run_facts(
         ``cohort``, ``synthetic``, ``demo``, ``config_sha256`` (:func:`config_digest`),
         ``samples`` (analysed, per layer, in common, dropped by reason, with usable
         survival), ``features`` (per layer: in, used, dropped as constant or missing),
-        ``subtypes`` (k, why, sizes, agreement), ``survival`` (per endpoint: patients,
-        events, log-rank, Harrell's C with CIs, integrated groups), ``classifiers`` (best per
-        target with CI), ``scored`` and ``mlflow`` (run id, status, URI, the command that
-        opens it).
+        ``subtypes`` (k, why, sizes, agreement, the names gene sets suggest), ``survival``
+        (per endpoint: patients, events, log-rank, Harrell's C with CIs, integrated groups),
+        ``classifiers`` (best per target with CI), ``scored`` and ``mlflow`` (run id, status,
+        URI, the command that opens it).
     """
     layers = list(config["cohort"]["omics"])
     dropped = samples[samples["status"] != "kept"]
@@ -313,6 +315,12 @@ def run_facts(
                 "nmi": _num(agreement["nmi"]),
                 "n": int(agreement["n"]),
             },  # fmt: skip
+            "suggested": []
+            if suggested_names is None
+            else [
+                {"name": str(r.name), "suggested": str(r.suggested)}
+                for r in suggested_names.itertuples()
+            ],  # fmt: skip
         },
         "survival": {},
         "classifiers": [],
