@@ -19,7 +19,7 @@ benchmark files) and the growth between consecutive sizes.
 Usage::
 
     python bench/bench_workflow.py --sizes 500 1000 2000 [--cores 2] [--tracking] [--keep]
-                                   [--no-classify] [--baseline REV]
+                                   [--no-classify] [--baseline REV] [--resamples R]
 
 A warm-up run at N = 60 first fills the numba cache (``--no-warmup`` skips it).
 
@@ -54,11 +54,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def write_config(
-    repo: Path, tmp: Path, n: int, tracking: bool, classify: bool = True
+    repo: Path, tmp: Path, n: int, tracking: bool, classify: bool = True, resamples=None
 ) -> tuple[Path, str]:
     """The repository's config with the size (and tracking) set; returns (path, output dir)."""
     cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     cfg.setdefault("demo", {})["n_patients"] = int(n)
+    if resamples is not None:
+        cfg["clusters"]["consensus"]["resamples"] = int(resamples)
     if not classify and "classify:" in (repo / "config" / "schema.yaml").read_text():
         cfg["classify"] = {"enabled": False}
     if not tracking:
@@ -142,11 +144,17 @@ def parse_log(text: str, workdir: Path) -> tuple[dict[str, dict], dict[str, str]
 
 
 def run_size(
-    repo: Path, n: int, cores: int, tracking: bool, keep: bool, classify: bool = True
+    repo: Path,
+    n: int,
+    cores: int,
+    tracking: bool,
+    keep: bool,
+    classify: bool = True,
+    resamples: int | None = None,
 ) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"metpot_bench_{n}_"))
     try:
-        cfg, out_name = write_config(repo, tmp, n, tracking, classify)
+        cfg, out_name = write_config(repo, tmp, n, tracking, classify, resamples)
         cmd = [
             sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
             "--directory", str(tmp), "--configfile", str(cfg), "--cores", str(cores),
@@ -250,6 +258,12 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--baseline", metavar="REV", help="git revision run alternately as the named baseline"
     )
+    ap.add_argument(
+        "--resamples",
+        type=int,
+        help="clusters.consensus.resamples (default: the config's 200); the consensus jobs' "
+        "time is proportional to it",
+    )
     args = ap.parse_args(argv)
 
     with contextlib.ExitStack() as stack:
@@ -260,14 +274,18 @@ def main(argv=None) -> None:
                 run_size(repo, 60, args.cores, False, False, not args.no_classify)
         results, baseline = [], []
         for n in args.sizes:
-            res = run_size(args.repo, n, args.cores, args.tracking, args.keep, not args.no_classify)
+            res = run_size(
+                args.repo, n, args.cores, args.tracking, args.keep, not args.no_classify,
+                args.resamples,
+            )  # fmt: skip
             res["peak_job_rss_mb"] = peak_job_rss(res)
             results.append(res)
             report_size(res, args)
             if base_repo:
                 base = run_size(
-                    base_repo, n, args.cores, args.tracking, False, not args.no_classify
-                )
+                    base_repo, n, args.cores, args.tracking, False, not args.no_classify,
+                    args.resamples,
+                )  # fmt: skip
                 base["peak_job_rss_mb"] = peak_job_rss(base)
                 baseline.append(base)
                 print(

@@ -408,3 +408,21 @@ def test_fusion_precision_is_checked():
         snf.fuse([np.eye(5), np.eye(5)], K=2, t=2, dtype=np.float16)
     with pytest.raises(MetpotError, match="precision"):
         consensus.cluster_resample(_scaled_views(), np.arange(50), (2,), K=10, precision="half")
+
+
+def test_lanczos_reads_a_float32_network_as_its_float64_copy(demo_fused):
+    """A consensus resample's float32 network goes to Lanczos as it is (products
+    accumulated in float64): eigenvalues of its float64 copy to rounding, same partitions."""
+    W32 = demo_fused[700].astype(np.float32)
+    W64 = W32.astype(np.float64)
+    ks = [2, 3, 4, 5, 6]
+    lam32 = snf._lanczos(W32, 8, False)
+    lam64 = snf._lanczos(W64, 8, False)
+    np.testing.assert_allclose(lam32, lam64, rtol=0, atol=EIG_ATOL)
+    a = snf.spectral_clusterings(W32, ks, solver="lanczos")
+    b = snf.spectral_clusterings(W64, ks, solver="lanczos")
+    for k in ks:
+        assert np.array_equal(a[k], b[k]), k
+    scores32 = snf.cluster_number_scores(W32, ks, solver="lanczos")
+    scores64 = snf.cluster_number_scores(W64, ks, solver="lanczos")
+    np.testing.assert_allclose(scores32["eigengap"], scores64["eigengap"], rtol=SCORE_RTOL)

@@ -1160,63 +1160,44 @@ def _tsv_or_none(io: StepIO, key: str) -> pd.DataFrame | None:
 
 
 def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
-    from metpot.summary import run_summary
+    from metpot.summary import run_facts, run_summary
 
     def load(key):
         return json.loads(Path(io.input(key)).read_text()) if key in io.inputs else None
 
-    survival = {
-        Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("survival")
-    }
-    text = run_summary(
-        cfg,
-        ingest=load("ingest_metrics"),
-        samples=read_samples(io.input("samples")),
-        preprocess=load("preprocess"),
-        n_clusters=load("n_clusters"),
-        subtypes=pd.read_csv(io.input("subtypes"), sep="\t"),
-        agreement=load("agreement"),
-        survival=survival,
-        classify_best=_tsv_or_none(io, "classify_best"),
-        classify_vs_crs=_tsv_or_none(io, "classify_vs_crs"),
-        scored={
-            Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
-        },
-        run=load("run"),
-        characterise=load("characterise"),
-        suggested_names=_tsv_or_none(io, "suggested_names"),
-    )
-    io.text("summary", text)
-    if "summary_json" in io.outputs:
-        _write_summary_json(cfg, io, load, survival)
-
-
-def _write_summary_json(cfg: dict, io: StepIO, load: Callable, survival: dict) -> None:
-    """``summary.json``: the run's facts for the report's first page."""
-    from metpot.summary import run_facts
-
     def by_endpoint(key):
         return {Path(p).parent.name: pd.read_csv(p, sep="\t") for p in io.inputs_list(key)}
 
-    landmarks, median = by_endpoint("integrated_landmarks"), by_endpoint("integrated_median")
-    facts = run_facts(
-        cfg,
+    # what summary.txt and summary.json both report
+    shared = dict(
         ingest=load("ingest_metrics"),
         samples=read_samples(io.input("samples")),
         preprocess=load("preprocess"),
         n_clusters=load("n_clusters"),
         subtypes=pd.read_csv(io.input("subtypes"), sep="\t"),
         agreement=load("agreement"),
-        survival=survival,
-        integrated={e: (landmarks.get(e), median[e]) for e in median},
-        run=load("run"),
+        survival={
+            Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("survival")
+        },
         classify_best=_tsv_or_none(io, "classify_best"),
         scored={
             Path(p).parent.name: json.loads(Path(p).read_text()) for p in io.inputs_list("score")
         },
+        run=load("run"),
         suggested_names=_tsv_or_none(io, "suggested_names"),
     )
-    io.json("summary_json", facts)
+    text = run_summary(
+        cfg,
+        **shared,
+        classify_vs_crs=_tsv_or_none(io, "classify_vs_crs"),
+        characterise=load("characterise"),
+    )
+    io.text("summary", text)
+    if "summary_json" in io.outputs:
+        # summary.json: the run's facts for the report's first page
+        landmarks, median = by_endpoint("integrated_landmarks"), by_endpoint("integrated_median")
+        integrated = {e: (landmarks.get(e), median[e]) for e in median}
+        io.json("summary_json", run_facts(cfg, **shared, integrated=integrated))
 
 
 # --------------------------------------------------------------------------- validate, run

@@ -10,7 +10,7 @@ rule characterise:
         io=io_args,
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=cells_mem_mb(),
         runtime=20,
     log:
         files("characterise").log,

@@ -191,6 +191,49 @@ def io_args(wildcards, input, output):
     return shlex.join(args)
 
 
+def _text_bytes(path):
+    """Uncompressed size of a text input: the gzip trailer's ISIZE (size mod 4 GiB, so at
+    least the compressed size) or the file size; a Parquet file counts 4x its size."""
+    size = os.path.getsize(path)
+    if str(path).endswith(".parquet"):
+        return 4 * size
+    with open(path, "rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            return size
+        f.seek(-4, os.SEEK_END)
+        return max(int.from_bytes(f.read(4), "little"), size)
+
+
+def text_mem_mb(per_byte=20, base=1000):
+    """mem_mb of a job that parses its input tables as text: `base` + `per_byte` x their
+    uncompressed size (ingest: 4.1 GB for 230 MB of text at N = 10,000; bench/resources.md),
+    50% more per retry."""
+
+    def mem_mb(wildcards, input, attempt):
+        total = sum(_text_bytes(p) for p in input)
+        return int((base + per_byte * total / 2**20) * (1 + 0.5 * (attempt - 1)))
+
+    return mem_mb
+
+
+def cells_mem_mb(per_cell=80, base=1000):
+    """mem_mb of a job whose memory follows the cells (rows x columns) of its Parquet inputs:
+    `base` + `per_cell` bytes per cell (characterise: 2.4 GB for 23 M cells at N = 10,000),
+    50% more per retry."""
+
+    def mem_mb(wildcards, input, attempt):
+        import pyarrow.parquet as pq
+
+        cells = 0
+        for path in input:
+            if str(path).endswith(".parquet"):
+                meta = pq.read_metadata(path)
+                cells += meta.num_rows * meta.num_columns
+        return int((base + per_cell * cells / 2**20) * (1 + 0.5 * (attempt - 1)))
+
+    return mem_mb
+
+
 def nxn_mem_mb(buffers, base=1000):
     """mem_mb of a job holding `buffers` float64 N x N matrices, N = rows of its first input.
 

@@ -10,7 +10,7 @@ rule ingest:
         io=io_args,
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=text_mem_mb(),
         runtime=20,
     log:
         files("ingest").log,
