@@ -10,7 +10,7 @@ rule characterise:
         io=io_args,
     threads: 1
     resources:
-        mem_mb=cells_mem_mb(),
+        mem_mb=cells_mem_mb(per_cell=100),
         runtime=20,
     log:
         files("characterise").log,

@@ -218,7 +218,8 @@ def text_mem_mb(per_byte=20, base=1000):
 
 def cells_mem_mb(per_cell=80, base=1000):
     """mem_mb of a job whose memory follows the cells (rows x columns) of its Parquet inputs:
-    `base` + `per_cell` bytes per cell (characterise: 2.4 GB for 23 M cells at N = 10,000),
+    `base` + `per_cell` bytes per cell (characterise: 2.4 GB for 23 M cells at N = 10,000,
+    asked 3.2 GB),
     50% more per retry."""
 
     def mem_mb(wildcards, input, attempt):
