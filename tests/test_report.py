@@ -511,7 +511,9 @@ def test_first_page_shows_the_run_facts(tmp_path):
     assert "log-rank p = 0.012" in plain and "0.610 (0.500-0.700), + subtype 0.660" in plain
     assert "1-year survival low 90% (n = 2), high 50% (n = 1)" in plain
     assert "balanced accuracy 0.900 (0.800-1.000)" in plain
-    assert "Gene sets suggest: immune → immune, stromal → stromal, canonical → none" in plain
+    assert "Gene sets suggest: immune → immune, stromal → stromal, canonical → none." in plain
+    # the next item of the list stays on a line of its own
+    assert re.search(r"canonical → none\.\s*\n- \*\*OS\*\*", text), text
     assert "``abc123``" in plain and "mlflow ui --backend-store-uri sqlite:///mlflow.db" in plain
     assert "No run facts yet" not in plain and "caution" not in plain
     stale = _render(page, {**config, REPORT_FACTS_KEY: {**facts, "stale": True, "path": "s.json"}})
