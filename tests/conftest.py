@@ -57,3 +57,18 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"reference test skipped while {REQUIRE_REFERENCE}=1: {reason}"
+
+
+def result_tables(results: Path, suffixes=None, exclude=("mlflow_run.json",)) -> list[Path]:
+    """Files under a run's output folder, relative to it, for comparing two runs: logs and
+    benchmarks left out, and the top-level files in ``exclude``; with ``suffixes``, only
+    files with those suffixes."""
+    skip = {"logs", "benchmarks"}
+    files = (p.relative_to(results) for p in results.rglob("*") if p.is_file())
+    return sorted(
+        f
+        for f in files
+        if (suffixes is None or f.suffix in suffixes)
+        and not skip & set(f.parts)
+        and f.as_posix() not in exclude
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import result_tables
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -127,18 +128,6 @@ def snakemake(workdir: Path, *options: str) -> subprocess.CompletedProcess:
         pytest.fail(f"snakemake did not finish within {RUN_TIMEOUT} s: {exc.stderr!r:.3000}")
 
 
-def result_tables(results: Path) -> list[Path]:
-    skip = {"logs", "benchmarks"}
-    return sorted(
-        p.relative_to(results)
-        for p in results.rglob("*")
-        if p.is_file()
-        and p.suffix in {".tsv", ".json"}
-        and not skip & set(p.relative_to(results).parts)
-        and p.name != "mlflow_run.json"
-    )
-
-
 def slurmctld_log() -> Path:
     out = subprocess.run(
         ["scontrol", "show", "config"], capture_output=True, text=True, timeout=30
@@ -211,8 +200,8 @@ def test_slurm_run_matches_local_run(slurm, tmp_path):
     proc = snakemake(local, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-5000:]
     a, b = cluster / "results", local / "results"
-    files = result_tables(a)
-    assert files == result_tables(b)
+    files = result_tables(a, suffixes={".tsv", ".json"})
+    assert files == result_tables(b, suffixes={".tsv", ".json"})
     assert len(files) > 15
     assert Path("clusters/assignments.tsv") in files
     differ = [str(f) for f in files if not filecmp.cmp(a / f, b / f, shallow=False)]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import result_tables
 
 from metpot import manifest
 from metpot.config import load_config
@@ -91,18 +92,6 @@ def run_workflow(workdir: Path, overrides: dict, *extra, **kwargs):
     return snakemake(workdir, demo_config(overrides), *extra, **kwargs)
 
 
-def result_tables(results: Path) -> list[Path]:
-    skip = {"logs", "benchmarks"}
-    return sorted(
-        p.relative_to(results)
-        for p in results.rglob("*")
-        if p.is_file()
-        and not skip & set(p.relative_to(results).parts)
-        and p.name not in ("mlflow_run.json", "summary.txt")
-        and p != results / "summary.json"  # the run's facts name its MLflow run
-    )
-
-
 def artifact_paths(client, run_id, path=None):
     out = []
     for f in client.list_artifacts(run_id, path):
@@ -157,7 +146,9 @@ def test_every_file_under_the_output_folder_is_declared(two_runs):
 
 def test_fixed_seed_gives_byte_identical_results(two_runs):
     a, b = two_runs
-    files_a, files_b = result_tables(a), result_tables(b)
+    # summary.txt and summary.json name the run's MLflow run
+    exclude = ("mlflow_run.json", "summary.txt", "summary.json")
+    files_a, files_b = result_tables(a, exclude=exclude), result_tables(b, exclude=exclude)
     assert files_a == files_b
     assert len(files_a) > 10
     differ = [str(f) for f in files_a if not filecmp.cmp(a / f, b / f, shallow=False)]
