@@ -47,6 +47,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,10 +76,13 @@ __all__ = [
     "ZScore",
     "assemble",
     "build_pipeline",
+    "build_preprocessing",
     "build_targets",
     "categorical_target",
     "compare_with_crs",
     "feature_matrix",
+    "fit_models",
+    "fit_groups",
     "fit_one",
     "landmark_target",
     "make_model",
@@ -117,7 +121,9 @@ DEFAULT_CONFIG: dict = {
     "targets": ["snf_subtype"],
     "feature_sets": ["each", "all", "signature"],
     "signature": {"size": 31, "quotas": {}},
-    "models": {m: {"grid": g} for m, g in DEFAULT_GRIDS.items() if m != "crs"},
+    # the models that earn their time on the demo and TCGA COAD (bench/README.md); the
+    # others (svm, gradient_boosting, mlp, coxnet, rsf) are named in classify.models
+    "models": {m: {"grid": DEFAULT_GRIDS[m]} for m in ("logistic", "random_forest")},
     "survival_models": ["coxnet", "rsf", "crs"],
     "outer": {"folds": 5, "repeats": 2},
     "inner": {"folds": 3},
@@ -627,9 +633,7 @@ class DropMissing(_FrameStep):
         if not self.keep_.any():
             raise MetpotError(f"every feature has more than {self.max_fraction:g} missing")
         kept = values[:, self.keep_]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(kept, axis=0) if miss.any() else np.median(kept, axis=0)
+        med = _nanmedian_columns(kept) if miss.any() else np.median(kept, axis=0)
         self.median_ = np.where(np.isfinite(med), med, 0.0)
         return self
 
@@ -639,6 +643,18 @@ class DropMissing(_FrameStep):
         if miss.any():
             out = np.where(miss, self.median_[None, :], out)
         return out
+
+
+def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(values, axis=0)`` (NaN for an all-missing column) by one sort: NaNs sort
+    last, so each column's median sits at its count of present values."""
+    ordered = np.sort(values, axis=0)
+    n = np.sum(~np.isnan(values), axis=0)
+    cols = np.arange(values.shape[1])
+    lo = ordered[np.maximum((n - 1) // 2, 0), cols]
+    hi = ordered[np.minimum(n // 2, len(values) - 1), cols]
+    med = np.where(n % 2 == 1, lo, (lo + hi) / 2.0)
+    return np.where(n > 0, med, np.nan)
 
 
 class TopVariance(_FrameStep):
@@ -944,21 +960,18 @@ def param_grid(name: str, grid: Mapping[str, Sequence] | None = None) -> dict[st
     return out
 
 
-def build_pipeline(
-    model: str,
+def build_preprocessing(
     *,
     transform: str = "none",
     max_missing: float = 0.2,
     top_variance: int | None = 1000,
     signature: Mapping | None = None,
-    seed: int = 0,
 ) -> Pipeline:
-    """The whole learner: preprocessing, optional signature selection and the model.
+    """Everything before the model: transform, missing values, variance filter, scaling,
+    optional signature selection; the output is a plain array.
 
     Parameters
     ----------
-    model : str
-        Model name (:func:`make_model`).
     transform : {"none", "log2"}
         Transform of the raw values.
     max_missing : float
@@ -967,14 +980,10 @@ def build_pipeline(
         Columns kept per layer by variance (unsupervised pre-filter).
     signature : mapping, optional
         ``{"size": int, "quotas": {layer: int}}``: a supervised signature chosen within fit.
-    seed : int
-        Random seed of the model.
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Input: a frame with ``"<layer>:<feature>"`` columns (metpot's steps pass frames on;
-        the model gets an array).
     """
     steps = []
     if transform == "log2":
@@ -988,8 +997,30 @@ def build_pipeline(
         quotas = dict(signature.get("quotas") or {}) or None
         steps.append(("signature", SignatureSelector(int(signature.get("size", 31)), quotas)))
     steps.append(("array", AsArray()))
-    steps.append(("model", make_model(model, seed)))
     return Pipeline(steps)
+
+
+def build_pipeline(model: str, *, seed: int = 0, **preprocessing) -> Pipeline:
+    """The whole learner: :func:`build_preprocessing` and the model.
+
+    Parameters
+    ----------
+    model : str
+        Model name (:func:`make_model`).
+    seed : int
+        Random seed of the model.
+    **preprocessing
+        ``transform``, ``max_missing``, ``top_variance``, ``signature`` of
+        :func:`build_preprocessing`.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Input: a frame with ``"<layer>:<feature>"`` columns (metpot's steps pass frames on;
+        the model gets an array).
+    """
+    steps = build_preprocessing(**preprocessing).steps
+    return Pipeline([*steps, ("model", make_model(model, seed))])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1242,95 +1273,230 @@ def _aligned_proba(est, X, classes: list) -> np.ndarray:
     return out
 
 
+def _balanced_accuracy(y_true: np.ndarray, pred: np.ndarray) -> float:
+    """Mean recall over the classes present in ``y_true`` (scikit-learn's
+    ``balanced_accuracy_score``, same arithmetic, without its input validation)."""
+    labels, inv = np.unique(y_true, return_inverse=True)
+    hits = np.bincount(inv, weights=(y_true == pred).astype(float), minlength=len(labels))
+    return float(np.mean(hits / np.bincount(inv, minlength=len(labels))))
+
+
 def _inner_score(target: Target, y_true, pred: np.ndarray) -> float:
     """Inner-CV score (higher is better): the target kind's primary metric."""
     if target.kind == "survival":
         from metpot.survival import harrell_c
 
         return harrell_c(y_true["time"], y_true["event"], pred[:, 0])
+    if target.kind == "categorical":
+        y_true = np.asarray(y_true).astype(str)
+        classes = np.asarray(target.classes, dtype=object).astype(str)
+        return _balanced_accuracy(y_true, classes[np.argmax(pred, axis=1)])
     return _classification_metrics(y_true, pred, target.classes)[PRIMARY_METRIC[target.kind]]
 
 
-def _tune(proto, grid: Mapping, X: pd.DataFrame, target: Target, splits, need_oof: bool):
+def _predict(est, X, target: Target) -> np.ndarray:
+    """Risk (samples x 1) for survival targets, class probabilities otherwise."""
+    if target.kind == "survival":
+        return np.asarray(est.predict(X), dtype=float)[:, None]
+    return _aligned_proba(est, X, target.classes)
+
+
+@dataclass
+class _Prepared:
+    """A preprocessing fitted on some samples, with their transformed values.
+
+    The preprocessing (transform, missing, variance filter, scaling, signature) does not
+    depend on the model, so it is fitted once per training set and shared by every model
+    (the same values each model's own pipeline would compute).
+    """
+
+    prep: Pipeline | None
+    train: np.ndarray | pd.DataFrame
+    y: np.ndarray
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        if self.prep is None:
+            return X
+        return self.prep.transform(X)
+
+
+def _prepare(prep: Pipeline | None, X: pd.DataFrame, target: Target) -> _Prepared:
+    y = target.y_fit(X.index)
+    if prep is None:  # the CRS alone: its one column as it is
+        return _Prepared(None, X, y)
+    prep = clone(prep)
+    return _Prepared(prep, prep.fit_transform(X, y), y)
+
+
+def _inner_data(prep, X: pd.DataFrame, target: Target, splits) -> list:
+    """Per inner split: the preprocessing fitted on its training part, and its test values."""
+    out = []
+    for itr, ite in splits:
+        p = _prepare(prep, X.iloc[itr], target)
+        out.append((p, p.transform(X.iloc[ite]), target.y_fit(X.index[ite]), ite))
+    return out
+
+
+def _model_params(grid_params: Mapping) -> dict:
+    """Grid-search keys of :func:`param_grid` (``model__...``) as the bare model's parameters."""
+    return {k.removeprefix("model__"): v for k, v in grid_params.items()}
+
+
+def _tune(proto, grid: Mapping, fitted: _Prepared, inner: list, n: int, target: Target,
+          need_oof: bool):  # fmt: skip
     """Grid search by inner cross-validation, keeping the best candidate's inner predictions.
 
     Like :class:`~sklearn.model_selection.GridSearchCV` (mean inner score, first best
-    candidate in grid order, refit on all of ``X``), but the inner out-of-fold predictions of
-    the chosen candidate are returned too: the molecular predictions of the training patients
-    that the CRS comparison's Cox models are fitted on, obtained without refitting.
+    candidate in grid order, refit on all of the training samples), on the preprocessed values
+    of :func:`_inner_data`; the inner out-of-fold predictions of the chosen candidate are
+    returned too: the molecular predictions of the training patients that the CRS
+    comparison's Cox models are fitted on, obtained without refitting.
 
     Returns
     -------
     estimator, dict, ndarray or None
-        The refitted best pipeline, its parameters, and its inner out-of-fold predictions
-        (probabilities or risk, samples x columns) when the inner CV ran.
+        The refitted best model, its parameters (grid keys), and its inner out-of-fold
+        predictions (probabilities or risk, samples x columns) when the inner CV ran.
     """
-    from sklearn.model_selection import ParameterGrid
-
-    candidates = list(ParameterGrid(dict(grid))) if grid else [{}]
-    y = target.y_fit(X.index)
+    candidates = list(_grid_points(grid))
+    if len(candidates) == 1 and not need_oof:
+        params = candidates[0]
+        est = clone(proto).set_params(**_model_params(params)).fit(fitted.train, fitted.y)
+        return est, params, None
+    if _is_forest(proto, target):
+        return _tune_out_of_bag(proto, candidates, fitted, target)
+    n_out = 1 if target.kind == "survival" else len(target.classes)
+    oofs = [np.full((n, n_out), np.nan) for _ in candidates]
+    scores = [[] for _ in candidates]
+    # a regularisation path: along C, each fit starts from the previous solution
+    path = _warm_path(proto, candidates)
+    for p, x_te, y_te, ite in inner:
+        est = clone(proto).set_params(warm_start=True) if path else None
+        for c in path or range(len(candidates)):
+            if not path:
+                est = clone(proto)
+            est.set_params(**_model_params(candidates[c])).fit(p.train, p.y)
+            pred = _predict(est, x_te, target)
+            oofs[c][ite] = pred
+            scores[c].append(_inner_score(target, y_te, pred))
     best = None
-    if len(candidates) > 1 or need_oof:
-        n_out = 1 if target.kind == "survival" else len(target.classes)
-        for params in candidates:
-            oof = np.full((len(X), n_out), np.nan)
-            scores = []
-            for itr, ite in splits:
-                est = clone(proto).set_params(**params).fit(X.iloc[itr], y[itr])
-                if target.kind == "survival":
-                    pred = np.asarray(est.predict(X.iloc[ite]), dtype=float)[:, None]
-                else:
-                    pred = _aligned_proba(est, X.iloc[ite], target.classes)
-                oof[ite] = pred
-                scores.append(_inner_score(target, y[ite], pred))
-            mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else -np.inf
-            if best is None or mean > best[0]:
-                best = (mean, params, oof)
-    params = best[1] if best else candidates[0]
-    est = clone(proto).set_params(**params).fit(X, y)
-    return est, params, (best[2] if best else None)
+    for c in range(len(candidates)):  # the first best in grid order, as GridSearchCV
+        mean = float(np.nanmean(scores[c])) if np.isfinite(scores[c]).any() else -np.inf
+        if best is None or mean > best[0]:
+            best = (mean, c)
+    params = candidates[best[1]]
+    est = clone(proto).set_params(**_model_params(params)).fit(fitted.train, fitted.y)
+    return est, params, oofs[best[1]]
 
 
-def _one_fold(
-    proto, grid, X, target: Target, tr, te, inner_k, seed, auc_times, auc_names,
-    crs: pd.Series | None, outcome: pd.DataFrame | None, landmark: float | None,
-):  # fmt: skip
-    """Tune on the training fold, predict the test fold; optionally the CRS comparison."""
+def _warm_path(proto, candidates: list) -> list[int] | None:
+    """Candidate order of a warm-started regularisation path (strong to weak penalty), for
+    a logistic regression whose candidates differ only in ``C``; None otherwise."""
+    from sklearn.linear_model import LogisticRegression
+
+    if not isinstance(proto, LogisticRegression) or len(candidates) < 2:
+        return None
+    others = [{k: v for k, v in c.items() if k != "model__C"} for c in candidates]
+    if "model__C" not in candidates[0] or any(o != others[0] for o in others):
+        return None
+    return sorted(range(len(candidates)), key=lambda c: candidates[c]["model__C"])
+
+
+def _is_forest(proto, target: Target) -> bool:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return isinstance(proto, RandomForestClassifier) and target.kind != "survival"
+
+
+def _tune_out_of_bag(proto, candidates: list, fitted: _Prepared, target: Target):
+    """A random forest tuned on its out-of-bag predictions: each training sample is predicted
+    by the trees whose bootstrap sample left it out, an out-of-sample estimate that costs no
+    inner cross-validation. The best candidate (first best in grid order) is already fitted
+    on all training samples; its out-of-bag probabilities are the inner predictions."""
+    best = None
+    for params in candidates:
+        est = clone(proto).set_params(**_model_params(params), oob_score=True)
+        est.fit(fitted.train, fitted.y)
+        oob = np.asarray(est.oob_decision_function_, dtype=float)
+        oob = np.where(np.isfinite(oob), oob, 1.0 / oob.shape[1])  # never out of bag: prior
+        proba = np.zeros((len(oob), len(target.classes)))
+        for k, c in enumerate(est.classes_):
+            proba[:, list(target.classes).index(c)] = oob[:, k]
+        score = _inner_score(target, fitted.y, proba)
+        if best is None or score > best[0]:
+            best = (score, params, est, proba)
+    return best[2], best[1], best[3]
+
+
+def _whole(fitted: _Prepared, est):
+    """The fitted preprocessing and model as one pipeline (the model itself without one)."""
+    if fitted.prep is None:
+        return est
+    return Pipeline([*fitted.prep.steps, ("model", est)])
+
+
+@contextmanager
+def _quiet_fits():
+    """One thread per fold (the folds are the parallel units; OpenMP and BLAS threads on top
+    would oversubscribe the cores), and the inner fits' convergence notes silenced."""
     from threadpoolctl import threadpool_limits
 
-    cpu0 = time.process_time()
-    samples = X.index
-    splits = _inner_splits(target.strata[tr], inner_k, seed)
-    compare = crs is not None and outcome is not None
-    # one thread per fold: the folds are the parallel units (n_jobs); OpenMP (gradient
-    # boosting) and BLAS threads on top would oversubscribe the cores
     with warnings.catch_warnings(), threadpool_limits(1), np.errstate(all="ignore"):
         # convergence notes of the inner fits, and scikit-survival's divisions by zero at
         # time points without anyone at risk (those metrics come out NaN and are counted)
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        est, best, inner = _tune(proto, grid, X.iloc[tr], target, splits, compare)
-        Xte = X.iloc[te]
-        res = {"test": te, "best_params": best, "n_features": _n_model_features(est)}
-        if target.kind == "survival":
-            risk = np.asarray(est.predict(Xte), dtype=float)
-            res["risk"] = risk
-            res["metrics"] = _survival_metrics(
-                target.y_fit(samples[tr]), target.y_fit(samples[te]), risk,
-                _surv_fn(est, Xte), auc_times, auc_names,
-            )  # fmt: skip
-        else:
-            proba = _aligned_proba(est, Xte, target.classes)
-            res["proba"] = proba
-            res["metrics"] = _classification_metrics(target.y.to_numpy()[te], proba, target.classes)
-        if compare:
-            mol_te = res["risk"][:, None] if target.kind == "survival" else res["proba"]
-            res["crs"] = _crs_comparison_fold(
-                samples, tr, te, inner, mol_te, crs, outcome, landmark
-            )
-    res["cpu_seconds"] = time.process_time() - cpu0
-    return res
+        yield
+
+
+def _one_fold(
+    prep, specs, X, target: Target, tr, te, inner_k, seed, auc_times, auc_names,
+    crs: pd.Series | None, outcome: pd.DataFrame | None, landmark: float | None,
+):  # fmt: skip
+    """One outer fold for every model: the preprocessing fitted once on the training fold
+    (and once per inner split), each model tuned on it and evaluated on the test fold;
+    optionally the CRS comparison. Returns one result per model of ``specs``."""
+    cpu0 = time.process_time()
+    samples = X.index
+    Xtr = X.iloc[tr]
+    splits = _inner_splits(target.strata[tr], inner_k, seed)
+    compare = crs is not None and outcome is not None
+    out = []
+    with _quiet_fits():
+        fitted = _prepare(prep, Xtr, target)
+        need_inner = compare or any(len(list(_grid_points(g))) > 1 for _, g in specs)
+        inner = _inner_data(prep, Xtr, target, splits) if need_inner else []
+        x_te = fitted.transform(X.iloc[te])
+        shared = time.process_time() - cpu0
+        for proto, grid in specs:
+            c0 = time.process_time()
+            est, best, oof = _tune(proto, grid, fitted, inner, len(tr), target, compare)
+            pred = _predict(est, x_te, target)
+            res = {"test": te, "best_params": best, "n_features": _n_model_features(est)}
+            if target.kind == "survival":
+                res["risk"] = pred[:, 0]
+                res["metrics"] = _survival_metrics(
+                    target.y_fit(samples[tr]), target.y_fit(samples[te]), pred[:, 0],
+                    _surv_fn(_whole(fitted, est), X.iloc[te]), auc_times, auc_names,
+                )  # fmt: skip
+            else:
+                res["proba"] = pred
+                res["metrics"] = _classification_metrics(
+                    target.y.to_numpy()[te], pred, target.classes
+                )
+            if compare:
+                res["crs"] = _crs_comparison_fold(samples, tr, te, oof, pred, crs, outcome,
+                                                  landmark)  # fmt: skip
+            res["cpu_seconds"] = time.process_time() - c0 + shared / len(specs)
+            out.append(res)
+    return out
+
+
+def _grid_points(grid: Mapping):
+    from sklearn.model_selection import ParameterGrid
+
+    return ParameterGrid(dict(grid)) if grid else [{}]
 
 
 def _crs_comparison_fold(samples, tr, te, mol_tr, mol_te, crs, outcome, landmark):
@@ -1362,22 +1528,48 @@ def fit_one(
     feature_set: str,
     layers: Mapping[str, pd.DataFrame],
     config: Mapping | None = None,
+    **kwargs,
+) -> dict:
+    """Nested cross-validation of one (target, model, feature set), and its final model.
+
+    :func:`fit_models` with one model (same parameters, ``model`` instead of ``models``).
+
+    Returns
+    -------
+    dict
+        The one result of :func:`fit_models`.
+    """
+    return fit_models(target, [model], feature_set, layers, config, **kwargs)[0]
+
+
+def fit_models(
+    target: Target,
+    models: Sequence[str],
+    feature_set: str,
+    layers: Mapping[str, pd.DataFrame],
+    config: Mapping | None = None,
     *,
     crs: pd.Series | None = None,
     outcome: pd.DataFrame | None = None,
     time_unit: str = "months",
     cohort: Mapping | None = None,
     refit: bool = True,
-) -> dict:
-    """Nested cross-validation of one (target, model, feature set), and its final model.
+) -> list[dict]:
+    """Nested cross-validation of several models on one (target, feature set), and their
+    final models.
+
+    Every model sees the same outer folds, and within each training set (outer or inner) the
+    preprocessing is fitted once and shared by the models: the result of each model is the
+    one its own pipeline would give, at a fraction of the cost.
 
     Parameters
     ----------
     target : Target
         The target.
-    model : str
-        A classifier (categorical/landmark targets), a survival model, or ``crs`` (survival
-        targets: a Cox model of the clinical risk score alone; ``feature_set`` is ignored).
+    models : sequence of str
+        Classifiers (categorical/landmark targets), survival models, or ``crs`` (survival
+        targets: a Cox model of the clinical risk score alone; ``feature_set`` is ignored and
+        ``crs`` must be the only model).
     feature_set : str
         A layer name, ``all`` or ``signature``.
     layers : mapping of str to pandas.DataFrame
@@ -1396,31 +1588,38 @@ def fit_one(
     cohort : mapping, optional
         ``{"name": ..., "checksums": {...}}`` recorded in the model card.
     refit : bool
-        Refit the final model on all samples.
+        Refit the final models on all samples.
 
     Returns
     -------
-    dict
-        ``rows`` (long metrics table), ``fold_metrics`` (per outer fold), ``predictions``
-        (out-of-fold), ``folds`` (:func:`outer_folds` table), ``final`` (fitted pipeline or
-        None), ``card`` (model card), ``features`` (selected features with weights),
-        ``best_params`` (per fold), ``target``, ``model``, ``feature_set``, ``kind``.
+    list of dict
+        Per model, in order: ``rows`` (long metrics table), ``fold_metrics`` (per outer fold),
+        ``predictions`` (out-of-fold), ``folds`` (:func:`outer_folds` table), ``final``
+        (fitted pipeline or None), ``card`` (model card), ``features`` (selected features with
+        weights), ``best_params`` (per fold), ``target``, ``model``, ``feature_set``,
+        ``kind``, ``cpu_seconds`` (the model's own CPU and its share of the preprocessing).
     """
     from joblib import Parallel, delayed
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     cfg = resolve_config(config)
     seed = int(cfg["seed"])
-    if model == "crs":
-        if target.kind != "survival":
-            raise MetpotError(f"model crs is for survival targets, not {target.name}")
-        feature_set = "crs"
+    models = list(models)
+    if not models:
+        raise MetpotError("fit_models needs at least one model")
     valid = SURVIVAL_MODELS if target.kind == "survival" else CLASSIFIERS
-    if model not in valid:
-        raise MetpotError(
-            f"model {model!r} does not fit a {target.kind} target ({target.name}); "
-            f"use one of {name_list(valid)}"
-        )
+    for model in models:
+        if model == "crs" and target.kind != "survival":
+            raise MetpotError(f"model crs is for survival targets, not {target.name}")
+        if model not in valid:
+            raise MetpotError(
+                f"model {model!r} does not fit a {target.kind} target ({target.name}); "
+                f"use one of {name_list(valid)}"
+            )
+    if "crs" in models:
+        if len(models) > 1:
+            raise MetpotError("model crs is fitted alone (it uses no features)")
+        feature_set = "crs"
     folds = outer_folds(
         target.samples, target.strata, cfg["outer"]["folds"], cfg["outer"]["repeats"], seed
     )
@@ -1433,14 +1632,14 @@ def fit_one(
     if target.kind == "landmark":
         landmark = target.landmark
 
-    if model == "crs":
+    if feature_set == "crs":
         if crs is None:
             raise MetpotError("model crs needs the clinical risk score")
         scored = [s for s in target.samples if s in crs.index and np.isfinite(crs.get(s))]
         X = pd.DataFrame({_column("clinical", "crs"): crs.loc[scored].to_numpy(float)})
         X.index = pd.Index(scored, name="sample_id")
-        sub = Target(target.name, target.kind, target.y.loc[scored], target.survival)
-        fit_target, proto, grid = sub, CoxPH(), {}
+        fit_target = Target(target.name, target.kind, target.y.loc[scored], target.survival)
+        prep, specs = None, [(CoxPH(), {})]
         crs_arg = None
     else:
         missing = [s for s in target.samples if s not in layers[next(iter(layers))].index]
@@ -1449,17 +1648,16 @@ def fit_one(
                 f"target {target.name}: samples absent from the layers: {name_list(missing)}"
             )
         X = feature_matrix({k: v.loc[target.samples] for k, v in layers.items()}, feature_set)
-        signature = cfg["signature"] if feature_set == "signature" else None
-        proto = build_pipeline(
-            model,
+        prep = build_preprocessing(
             transform=cfg["transform"],
             max_missing=float(cfg["max_missing"]),
             top_variance=cfg["top_variance"],
-            signature=signature,
-            seed=seed,
+            signature=cfg["signature"] if feature_set == "signature" else None,
         )
-        spec = cfg["models"].get(model, {"grid": DEFAULT_GRIDS[model]})
-        grid = param_grid(model, spec["grid"])
+        specs = []
+        for model in models:
+            spec = cfg["models"].get(model, {"grid": DEFAULT_GRIDS[model]})
+            specs.append((make_model(model, seed), param_grid(model, spec["grid"])))
         fit_target = target
         crs_arg = crs if (crs is not None and outcome is not None) else None
 
@@ -1468,25 +1666,41 @@ def fit_one(
     auc_names = _landmark_names(auc_years)
     splits = _fold_indices(folds, list(X.index))
     n_jobs = int(cfg["n_jobs"])
-    results = Parallel(n_jobs=n_jobs)(
+    per_fold = Parallel(n_jobs=n_jobs)(
         delayed(_one_fold)(
-            proto,
-            grid,
-            X,
-            fit_target,
-            tr,
-            te,
-            cfg["inner"]["folds"],
-            seed,
-            auc_times,
-            auc_names,
-            crs_arg,
-            outcome,
-            landmark,
+            prep, specs, X, fit_target, tr, te, cfg["inner"]["folds"], seed, auc_times,
+            auc_names, crs_arg, outcome, landmark,
         )  # fmt: skip
         for (_, _, tr, te) in splits
     )
+    finals = _refit(prep, specs, X, fit_target, cfg, seed) if refit else [None] * len(specs)
+    outs = []
+    for k, model in enumerate(models):
+        results = [fold[k] for fold in per_fold]
+        out = _collect(fit_target, target, model, feature_set, X, splits, results, folds,
+                       outcome, cfg)  # fmt: skip
+        out["landmark"] = landmark
+        if finals[k] is not None:
+            final, params = finals[k]
+            out["final"] = final
+            out["features"] = feature_table(final, X, fit_target, model, feature_set)
+            out["card"] = model_card(
+                final, X, fit_target, model, feature_set, list(layers.keys()), cfg,
+                out["rows"], params, cohort,
+            )  # fmt: skip
+        out["cpu_seconds"] = sum(r["cpu_seconds"] for r in results)
+        outs.append(out)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if n_jobs != 1:  # CPU of the fold workers too (load-independent cost)
+        cpu += sum(r["cpu_seconds"] for fold in per_fold for r in fold)
+    for out in outs:  # the job's cost, shared equally (the models' own CPU is above)
+        out["wall_seconds"] = wall / len(outs)
+        out["job_cpu_seconds"] = cpu
+    return outs
 
+
+def _collect(fit_target, target, model, feature_set, X, splits, results, folds, outcome, cfg):
+    """One model's fold results as its metrics, predictions and parameter tables."""
     fold_rows, pred_parts, best_rows = [], [], []
     classes = fit_target.classes
     for (r, f, tr, te), res in zip(splits, results, strict=True):
@@ -1542,28 +1756,12 @@ def fit_one(
                 "ci_method": CI_METHOD,
             }
         )  # fmt: skip
-    rows = pd.DataFrame(rows)
-
-    out = {
+    return {
         "target": target.name, "kind": target.kind, "model": model, "feature_set": feature_set,
-        "rows": rows, "fold_metrics": fold_metrics, "predictions": predictions, "folds": folds,
-        "best_params": best_params, "final": None, "card": None, "features": None,
-        "n_excluded": target.n_excluded, "excluded": target.excluded, "landmark": landmark,
+        "rows": pd.DataFrame(rows), "fold_metrics": fold_metrics, "predictions": predictions,
+        "folds": folds, "best_params": best_params, "final": None, "card": None,
+        "features": None, "n_excluded": target.n_excluded, "excluded": target.excluded,
     }  # fmt: skip
-    if refit:
-        final, params = _refit(proto, grid, X, fit_target, cfg, seed)
-        out["final"] = final
-        out["features"] = feature_table(final, X, fit_target, model, feature_set)
-        out["card"] = model_card(
-            final, X, fit_target, model, feature_set, list(layers.keys()), cfg,
-            rows, params, cohort,
-        )  # fmt: skip
-    out["wall_seconds"] = time.perf_counter() - wall0
-    # CPU of this process plus that of the fold workers (load-independent cost)
-    out["cpu_seconds"] = time.process_time() - cpu0
-    if n_jobs != 1:
-        out["cpu_seconds"] += sum(r["cpu_seconds"] for r in results)
-    return out
 
 
 def _jsonable(d: Mapping) -> dict:
@@ -1578,15 +1776,26 @@ def _jsonable(d: Mapping) -> dict:
     return out
 
 
-def _refit(proto, grid, X, target, cfg, seed):
-    from threadpoolctl import threadpool_limits
-
+def _refit(prep, specs, X, target, cfg, seed) -> list:
+    """The final models on all samples (inner CV on all samples for the hyper-parameters)."""
     splits = _inner_splits(target.strata, cfg["inner"]["folds"], seed)
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        est, params, _ = _tune(proto, grid, X, target, splits, need_oof=False)
-    return est, _jsonable(params)
+    out = []
+    with _quiet_fits():
+        fitted = _prepare(prep, X, target)
+        need_inner = any(len(list(_grid_points(g))) > 1 for _, g in specs)
+        inner = _inner_data(prep, X, target, splits) if need_inner else []
+        for proto, grid in specs:
+            est, params, _ = _tune(proto, grid, fitted, inner, len(X), target, need_oof=False)
+            whole = est if prep is None else _whole(_prepare_copy(fitted), est)
+            out.append((whole, _jsonable(params)))
+    return out
+
+
+def _prepare_copy(fitted: _Prepared) -> _Prepared:
+    """An independent copy of a fitted preprocessing (each final model owns its steps)."""
+    import copy
+
+    return _Prepared(copy.deepcopy(fitted.prep), fitted.train, fitted.y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2140,6 +2349,15 @@ def plan(targets: Mapping[str, Target], layer_names: Sequence[str], config: Mapp
     return jobs
 
 
+def fit_groups(jobs: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, list[str]]]:
+    """(target, model, feature set) fits grouped as (target, feature set, models), in order:
+    the models of a group share their folds' preprocessing (:func:`fit_models`)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for target, model, fs in jobs:
+        groups.setdefault((target, fs), []).append(model)
+    return [(t, fs, models) for (t, fs), models in groups.items()]
+
+
 def run_classification(
     layers: Mapping[str, pd.DataFrame],
     targets: Mapping[str, Target],
@@ -2179,22 +2397,23 @@ def run_classification(
         :func:`assemble`'s tables plus ``results`` (the :func:`fit_one` results, with the
         final models and cards).
     """
-    results = []
-    for name, model, fs in plan(targets, list(layers), config):
-        results.append(
-            fit_one(
-                targets[name],
-                model,
-                fs,
-                layers,
-                config,
-                crs=crs,
-                outcome=outcome if targets[name].kind == "categorical" else None,
-                time_unit=time_unit,
-                cohort=cohort,
-                refit=refit,
-            )  # fmt: skip
+    jobs = plan(targets, list(layers), config)
+    done = {}
+    for name, fs, models in fit_groups(jobs):
+        fits = fit_models(
+            targets[name],
+            models,
+            fs,
+            layers,
+            config,
+            crs=crs,
+            outcome=outcome if targets[name].kind == "categorical" else None,
+            time_unit=time_unit,
+            cohort=cohort,
+            refit=refit,
         )
+        done.update({(name, f["model"], fs): f for f in fits})
+    results = [done[job] for job in jobs]
     out = assemble(results, config)
     out["results"] = results
     return out

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metpot.errors import DataWarning, MetpotError
+from metpot.errors import DataWarning, MetpotError, name_list
 
 log = logging.getLogger("metpot")
 
@@ -799,11 +799,20 @@ def _classify_data(cfg: dict, io: StepIO) -> dict:
 
 
 def cmd_classify_fit(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
-    from metpot.classify import build_targets, fit_one
-    from metpot.manifest import classify_config
+    from metpot.classify import build_targets, fit_models
+    from metpot.manifest import classify_config, classify_fit_jobs, fit_output_key
     from metpot.model_io import save_model
 
     ccfg = classify_config(cfg)
+    if args.threads:  # the outer folds run in parallel up to the job's threads
+        ccfg["n_jobs"] = args.threads
+    jobs = {(t, fs): m for t, fs, m in classify_fit_jobs(cfg)}
+    if (args.target, args.feature_set) not in jobs:
+        raise MetpotError(
+            f"no classify job for target {args.target!r} and feature set {args.feature_set!r} "
+            f"in this config (jobs: {name_list(f'{t}/{fs}' for t, fs in jobs)})"
+        )
+    models = list(jobs[(args.target, args.feature_set)])
     data = _classify_data(cfg, io)
     targets = build_targets(
         [args.target],
@@ -816,9 +825,9 @@ def cmd_classify_fit(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     )
     target = targets[args.target]
     outcome = data["endpoints"].get("os") if target.kind == "categorical" else None
-    res = fit_one(
+    fits = fit_models(
         target,
-        args.model,
+        models,
         args.feature_set,
         data["layers"],
         ccfg,
@@ -827,31 +836,24 @@ def cmd_classify_fit(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         time_unit="years",
         cohort=data["cohort"],
     )
-    for key in ("rows", "fold_metrics", "best_params", "predictions", "folds"):
-        io.tsv(key, res[key])
+    for model, res in zip(models, fits, strict=True):
+        _write_fit(io, res, lambda key, m=model: fit_output_key(m, key), save_model)
+
+
+def _write_fit(io: StepIO, res: dict, key, save_model) -> None:
+    """One model's files of a classify job (``key``: file key -> the job's output key)."""
+    for name in ("rows", "fold_metrics", "best_params", "predictions", "folds"):
+        io.tsv(key(name), res[name])
     features = res.get("features")
-    io.tsv("features", features if features is not None else pd.DataFrame())
-    io.json(
-        "fit",
-        {
-            k: res.get(k)
-            for k in (
-                "target",
-                "kind",
-                "model",
-                "feature_set",
-                "landmark",
-                "n_excluded",
-                "excluded",
-            )
-        },
-    )
+    io.tsv(key("features"), features if features is not None else pd.DataFrame())
+    fields = ("target", "kind", "model", "feature_set", "landmark", "n_excluded", "excluded")
+    io.json(key("fit"), {k: res.get(k) for k in fields})
     card = res["card"]
     io.json(
-        "params",
+        key("params"),
         {
-            "target": args.target,
-            "model": args.model,
+            "target": res["target"],
+            "model": res["model"],
             "feature_set": res["feature_set"],
             **(card.get("hyperparameters") or {}),
         },
@@ -862,13 +864,13 @@ def cmd_classify_fit(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         metrics[r.metric] = r.estimate
         metrics[f"{r.metric}.ci_low"] = r.ci_low
         metrics[f"{r.metric}.ci_high"] = r.ci_high
-    io.json("metrics", metrics)
-    save_model(res["final"], io.path("model"), card)
-    io.path("card")  # written beside the model by save_model
+    io.json(key("metrics"), metrics)
+    save_model(res["final"], io.path(key("model")), card)
+    io.path(key("card"))  # written beside the model by save_model
     log.info(
         "%s / %s / %s: %s",
-        args.target,
-        args.model,
+        res["target"],
+        res["model"],
         res["feature_set"],
         ", ".join(f"{r.metric} {r.estimate:.3f}" for r in rows.itertuples()),
     )
@@ -1114,7 +1116,7 @@ def cmd_track(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 
 def _register_best_models(cfg: dict, run: dict) -> list[dict]:
     """The best model of each classify target, logged and registered as <cohort>-<target>."""
-    from metpot.manifest import classify_jobs, out_dir, step
+    from metpot.manifest import classify_fit_files, classify_jobs, out_dir, step
     from metpot.model_io import load_model
     from metpot.tracking import log_model
 
@@ -1123,9 +1125,8 @@ def _register_best_models(cfg: dict, run: dict) -> list[dict]:
     best = pd.read_csv(step("classify", cfg).outputs["best"].path, sep="\t", dtype=str)
     registered = []
     for row in best.itertuples():
-        files = step("classify_fit", cfg, target=row.target, model=row.model,
-                     feature_set=row.feature_set)  # fmt: skip
-        model, card = load_model(files.outputs["model"].path)
+        files = classify_fit_files(cfg, row.target, row.model, row.feature_set)
+        model, card = load_model(files["model"].path)
         summary = card["preprocessing"].get("raw_value_summary") or {}
         columns = [f["column"] for f in card["features"]]
         # the input example holds the training means, not a patient's values
@@ -1142,14 +1143,14 @@ def _register_best_models(cfg: dict, run: dict) -> list[dict]:
             run_id=run["run_id"],
             tracking_uri=run["tracking_uri"],
             version_tags={
-                f"metpot.{k}_artifact": Path(files.outputs[k].path).relative_to(root).as_posix()
+                f"metpot.{k}_artifact": Path(files[k].path).relative_to(root).as_posix()
                 for k in ("model", "card")
             },
         )
         registered.append(
             {"target": row.target, "model_uri": ref.model_uri, "version": ref.version}
         )
-        log.info("registered %s as %s", files.outputs["model"].path, ref.model_uri)
+        log.info("registered %s as %s", files["model"].path, ref.model_uri)
     return registered
 
 
@@ -1264,7 +1265,7 @@ STEPS: dict[str, tuple[Callable, str]] = {
     "sweep-point": (cmd_sweep_point, "SNF and clustering at one setting of the sweep"),
     "sweep": (cmd_sweep, "the sweep's summary table"),
     "characterise": (cmd_characterise, "differential features and gene-set scores per subtype"),
-    "classify-fit": (cmd_classify_fit, "nested CV of one target x model x feature set"),
+    "classify-fit": (cmd_classify_fit, "nested CV of every model of one target x feature set"),
     "classify": (cmd_classify, "compare the classifiers with each other and the risk score"),
     "score": (cmd_score, "score a new cohort with a trained model"),
     "track": (cmd_track, "record the workflow run in MLflow"),
@@ -1318,7 +1319,6 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--t", type=int, required=True)
         if name == "classify-fit":
             p.add_argument("--target", required=True)
-            p.add_argument("--model", required=True)
             p.add_argument("--feature-set", required=True)
         if name == "score":
             p.add_argument("--cohort", help="a cohort of score.cohorts (with --config)")
@@ -1390,8 +1390,7 @@ def main(argv: list[str] | None = None) -> int:
         if step == "survival":
             wildcards = {"endpoint": args.endpoint}
         if step == "classify_fit":
-            wildcards = {"target": args.target, "model": args.model}
-            wildcards["feature_set"] = args.feature_set
+            wildcards = {"target": args.target, "feature_set": args.feature_set}
         if step == "sweep_point":
             wildcards = {"K": str(args.K), "mu": f"{args.mu:g}", "t": str(args.t)}
         if step == "score":

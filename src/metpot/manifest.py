@@ -25,7 +25,7 @@ A step is looked up with :func:`step`, which returns its :class:`StepFiles`. Wil
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from metpot.config import (
@@ -443,32 +443,90 @@ def _classify_inputs(config: dict) -> dict:
     return inputs
 
 
+#: The per-fit files of a classify job: (key, file name, kind).
+_FIT_FILES = (
+    ("rows", "rows.tsv", "table"),
+    ("fold_metrics", "fold_metrics.tsv", "table"),
+    ("best_params", "best_params.tsv", "table"),
+    ("features", "features.tsv", "table"),
+    ("predictions", "predictions.tsv", "patient"),
+    ("folds", "folds.tsv", "patient"),
+    ("fit", "fit.json", "table"),
+    ("params", "params.json", "params"),
+    ("metrics", "metrics.json", "metrics"),
+)
+
+
+def classify_fit_jobs(config: dict) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The classify jobs: one per (target, feature set), fitting its models together (they
+    share each fold's preprocessing and the job's imports)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for target, model, fs in classify_jobs(config):
+        groups.setdefault((target, fs), []).append(model)
+    return [(t, fs, tuple(models)) for (t, fs), models in groups.items()]
+
+
+def classify_fit_rules(config: dict) -> dict[str, dict]:
+    """The classify_fit rules: jobs whose model lists agree share a rule (a rule's outputs
+    cannot depend on its wildcards' values). Rule name -> ``models``, ``targets`` and
+    ``feature_sets`` (the values its wildcards take)."""
+    rules: dict[tuple[str, ...], dict] = {}
+    for target, fs, models in classify_fit_jobs(config):
+        r = rules.setdefault(models, {"models": models, "targets": [], "feature_sets": []})
+        for key, value in (("targets", target), ("feature_sets", fs)):
+            if value not in r[key]:
+                r[key].append(value)
+    names = {}
+    for models, r in rules.items():
+        kind = "crs" if models == ("crs",) else None
+        if kind is None:
+            kind = "survival" if set(models) <= {"coxnet", "rsf"} else ""
+        names["classify_fit" + (f"_{kind}" if kind else "")] = r
+    return names
+
+
+def classify_fit_files(config: dict, target: str, model: str, feature_set: str) -> dict:
+    """The files of one (target, model, feature set) fit: key -> :class:`Output`."""
+    name = f"{model}__{feature_set}"
+    b = _Builder(config, f"classify/fits/{target}/{name}")
+    for key, file, kind in _FIT_FILES:
+        b.add(key, file, kind)
+    b.files.outputs["model"] = Output(b.path(f"{name}.skops", f"classify/models/{target}"), "model")
+    b.files.outputs["card"] = Output(b.path(f"{name}.json", f"classify/models/{target}"), "model")
+    return b.files.outputs
+
+
+def fit_output_key(model: str, key: str) -> str:
+    """The output key of one model's file in its classify job."""
+    return f"{model}__{key}"
+
+
 def _classify_fit(
     config: dict,
     target: str = "{target}",
-    model: str = "{model}",
     feature_set: str = "{feature_set}",
+    models: Sequence[str] | None = None,
 ) -> StepFiles:
-    name = f"{model}__{feature_set}"
-    b = _Builder(config, f"classify/fits/{target}/{name}")
-    b.files.inputs = _classify_inputs(config)
-    for key, kind in (
-        ("rows", "table"),
-        ("fold_metrics", "table"),
-        ("best_params", "table"),
-        ("features", "table"),
-        ("predictions", "patient"),
-        ("folds", "patient"),
-    ):
-        b.add(key, f"{key}.tsv", kind)
-    b.add("fit", "fit.json", "table")
-    b.add("params", "params.json", "params")
-    b.add("metrics", "metrics.json", "metrics")
-    b.files.outputs["model"] = Output(b.path(f"{name}.skops", f"classify/models/{target}"), "model")
-    b.files.outputs["card"] = Output(b.path(f"{name}.json", f"classify/models/{target}"), "model")
-    b.files.log = f"{b.root}/logs/classify/{target}/{name}.log"
-    b.files.benchmark = f"{b.root}/benchmarks/classify/{target}/{name}.tsv"
-    return b.files
+    """One job: every model of (target, feature set). ``models`` is needed only with the
+    wildcard patterns (the rule's outputs); concrete jobs find their models in the config."""
+    if models is None and "{" in target:  # the rule's patterns: inputs and log only
+        models = ()
+    if models is None:
+        models = next(
+            (m for t, fs, m in classify_fit_jobs(config) if (t, fs) == (target, feature_set)),
+            None,
+        )
+        if models is None:
+            raise KeyError(f"no classify job for target {target!r}, feature set {feature_set!r}")
+    files = StepFiles()
+    files.inputs = _classify_inputs(config)
+    for model in models:
+        for key, o in classify_fit_files(config, target, model, feature_set).items():
+            files.outputs[fit_output_key(model, key)] = o
+    root = out_dir(config)
+    files.log = f"{root}/logs/classify/{target}/{feature_set}.log"
+    files.benchmark = f"{root}/benchmarks/classify/{target}/{feature_set}.tsv"
+    return files
 
 
 def classify_targets(config: dict) -> list[str]:
@@ -480,7 +538,7 @@ def _classify(config: dict) -> StepFiles:
     b = _Builder(config, "classify")
     fits: dict[str, list[str]] = {}
     for job in classify_jobs(config):
-        for key, o in _classify_fit(config, *job).outputs.items():
+        for key, o in classify_fit_files(config, *job).items():
             if key not in ("model", "params", "metrics"):
                 fits.setdefault(key, []).append(o.path)
     b.files.inputs = fits
@@ -570,7 +628,7 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
     elif not model:
         target = subtype_target(config)
         cards = [
-            _classify_fit(config, t, m, fs).outputs["card"].path
+            classify_fit_files(config, t, m, fs)["card"].path
             for t, m, fs in classify_jobs(config)
             if t == target
         ]
@@ -806,10 +864,8 @@ def expand_step(name: str, config: dict) -> list[StepFiles]:
     if name == "survival":
         return [step(name, config, endpoint=e) for e in endpoints(config)]
     if name == "classify_fit":
-        return [
-            step(name, config, target=t, model=m, feature_set=fs)
-            for t, m, fs in classify_jobs(config)
-        ]
+        jobs = classify_fit_jobs(config)
+        return [step(name, config, target=t, feature_set=fs) for t, fs, _ in jobs]
     if name == "score":
         return [step(name, config, cohort=c) for c in score_cohorts(config)]
     if name == "sweep_point":

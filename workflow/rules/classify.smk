@@ -1,34 +1,37 @@
 if "classify" in manifest.analysis_steps(config):
 
-    wildcard_constraints:
-        model="|".join(manifest.CLASSIFY_MODELS),
+    # One job per target x feature set fits all its models (they share each fold's
+    # preprocessing and the job's imports); jobs with the same models share a rule.
+    for _name, _fit in manifest.classify_fit_rules(config).items():
 
-
-    rule classify_fit:
-        """Nested cross-validation of one target x model x feature set, and its final model."""
-        input:
-            **inputs("classify_fit"),
-        output:
-            **outputs("classify_fit"),
-        params:
-            metpot=METPOT,
-            cfg=lambda w: sections("classify", "seed"),
-            io=io_args,
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=60,
-        log:
-            files("classify_fit").log,
-        benchmark:
-            files("classify_fit").benchmark
-        conda:
-            "../../envs/core.yaml"
-        shell:
-            "{params.metpot} classify-fit --config {params.cfg:q} {params.io}"
-            " --target {wildcards.target:q} --model {wildcards.model}"
-            " --feature-set {wildcards.feature_set:q} --threads {threads} --log {log}"
-
+        rule:
+            name:
+                _name
+            wildcard_constraints:
+                target="|".join(map(re.escape, _fit["targets"])),
+                feature_set="|".join(map(re.escape, _fit["feature_sets"])),
+            input:
+                **inputs("classify_fit"),
+            output:
+                **outputs("classify_fit", models=_fit["models"]),
+            params:
+                metpot=METPOT,
+                cfg=lambda w: sections("classify", "seed"),
+                io=io_args,
+            threads: config["classify"]["n_jobs"]
+            resources:
+                mem_mb=2000,
+                runtime=60,
+            log:
+                files("classify_fit").log,
+            benchmark:
+                files("classify_fit").benchmark
+            conda:
+                "../../envs/core.yaml"
+            shell:
+                "{params.metpot} classify-fit --config {params.cfg:q} {params.io}"
+                " --target {wildcards.target:q} --feature-set {wildcards.feature_set:q}"
+                " --threads {threads} --log {log}"
 
     rule classify:
         """Every fit compared: metrics with CIs, best model per target, against the CRS."""

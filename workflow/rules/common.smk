@@ -6,6 +6,7 @@ metpot commands and tracking share); rules pass them explicitly to their command
 
 import copy
 import os
+import re
 import json
 import shlex
 import sys
