@@ -70,3 +70,48 @@ def test_conda_envs_pin_the_versions_of_constraints(env):
         assert pins.get(name) == version, (
             f"{env.name} pins {conda_name} {version}, constraints.txt {pins.get(name)}"
         )
+
+
+def _installed_closure(requirements: list[Requirement]) -> set[str]:
+    """Names of the requirements and, through the installed metadata, all of theirs."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.markers import default_environment
+
+    env = default_environment()
+    seen: set[str] = set()
+    stack = list(requirements)
+    while stack:
+        req = stack.pop()
+        name = canonicalize_name(req.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = distribution(req.name)
+        except PackageNotFoundError:
+            continue
+        for text in dist.requires or []:
+            sub = Requirement(text)
+            extras = ("", *req.extras)
+            if sub.marker is None or any(sub.marker.evaluate({**env, "extra": e}) for e in extras):
+                stack.append(sub)
+    return seen
+
+
+def test_the_dependencies_cover_what_snakemake_report_needs():
+    """`pip install .` then `snakemake --report`: every package the report imports is installed
+    with metpot (snakemake makes pygments optional, behind its `reports` extra)."""
+    import snakemake.report
+
+    root = Path(snakemake.report.__file__).parent
+    needed = set()
+    for source in root.rglob("*.py"):
+        needed |= set(
+            re.findall(r"Python package (\w+) must be installed to create reports", source.read_text())
+        )
+    assert "pygments" in needed, "snakemake's report no longer names its optional packages"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    covered = _installed_closure([Requirement(t) for t in project["dependencies"]])
+    missing = sorted(n for n in needed if canonicalize_name(n) not in covered)
+    assert not missing, f"snakemake --report needs {missing}, not a dependency of metpot"
