@@ -105,11 +105,10 @@ def test_the_dependencies_cover_what_snakemake_report_needs():
     import snakemake.report
 
     root = Path(snakemake.report.__file__).parent
+    pattern = re.compile(r"Python package (\w+) must be installed to create reports")
     needed = set()
     for source in root.rglob("*.py"):
-        needed |= set(
-            re.findall(r"Python package (\w+) must be installed to create reports", source.read_text())
-        )
+        needed |= set(pattern.findall(source.read_text()))
     assert "pygments" in needed, "snakemake's report no longer names its optional packages"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     covered = _installed_closure([Requirement(t) for t in project["dependencies"]])
