@@ -288,13 +288,25 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, synced, then renamed over ``path``."""
+    """Write through a temporary file in the same folder, synced, then renamed over ``path``.
+
+    The file gets the permissions a plain ``open`` gives (0o666 less the umask), not the
+    0o600 of :func:`tempfile.mkstemp`, so results stay readable by the group on shared disks.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
