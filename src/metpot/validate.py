@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,10 +133,7 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
     for samples, _ in ids.values():
         common = set(samples) if common is None else common & set(samples)
     if common is not None and not common and len(ids) > 1:
-        names = list(ids)
-        flipped = [
-            n for n in names if any(set(ids[n][1]) & set(ids[m][0]) for m in names if m != n)
-        ]
+        flipped = transposed_layers(ids)
         if flipped:
             layout = cohort["omics"][flipped[0]]["layout"]
             errors.append(
@@ -183,6 +181,29 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
         except MetpotError as exc:
             errors.append(Problem("error", f"cohort.truth: {exc}"))
     return errors + warn
+
+
+def transposed_layers(ids: Mapping[str, tuple[Iterable[str], Iterable[str]]]) -> list[str]:
+    """The layers that look transposed: their features are another layer's samples.
+
+    Used by ``metpot validate`` and by the scorer (:func:`metpot.score.match_features`).
+
+    Parameters
+    ----------
+    ids : mapping
+        Layer name -> (sample ids, feature ids) as read with the configured layout.
+
+    Returns
+    -------
+    list of str
+        The names of such layers, in the order of ``ids``.
+    """
+    samples = {n: set(s) for n, (s, _) in ids.items()}
+    return [
+        n
+        for n, (_, features) in ids.items()
+        if any(set(features) & samples[m] for m in ids if m != n)
+    ]
 
 
 def _signature_problems(config: dict, ids: dict) -> list[Problem]:
