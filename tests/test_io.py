@@ -46,3 +46,49 @@ def test_model_and_card_get_the_permissions_of_the_umask(tmp_path, umask):
     save_model(model, path, {"classes": ["a", "b"]})
     assert _mode(path) == 0o666 & ~umask
     assert _mode(card_path(path)) == 0o666 & ~umask
+
+
+# ------------------------------------------------ text matrices through pyarrow's reader
+
+
+def _read(tmp_path, name, content):
+    from metpot.io import read_omics
+
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return read_omics(path)
+
+
+def test_cells_pyarrow_does_not_parse_are_read_as_text(tmp_path):
+    """Padded numbers and NA tokens (the text fallback) give what clean cells give."""
+    padded = _read(tmp_path, "a.tsv", "\ufefff\tA\tB\r\ng1\t 1.5\tNA \r\n\ng2\t2\t#N/A\r\n")
+    clean = _read(tmp_path, "b.tsv", "f\tA\tB\ng1\t1.5\t\ng2\t2\tnull\n")
+    pd.testing.assert_frame_equal(padded, clean)
+    assert padded.loc["A", "g1"] == 1.5 and padded["g2"].isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("f\tA\tB\n", "no data rows below the header"),
+        (b"f\tA\tB\ng1\t1\t2\xe9\n", "not UTF-8 text (byte 12)"),
+        ("f\tA\tB\tC\ng1\t1\tinf\tx\n", "non-numeric value 'x' at row 'g1', column 'C'"),
+        ("f\tA\tB\ng1\t1\t-Infinity\n", "infinite value '-Infinity' at row 'g1', column 'B'"),
+        ("f\tA\tB\ng1\t1\t2\t3\n", "ragged rows: line 2 (id 'g1') has 4 fields"),
+    ],
+)
+def test_text_matrix_errors_name_the_file_and_the_place(tmp_path, content, needle):
+    from metpot.errors import MetpotError
+
+    with pytest.raises(MetpotError) as err:
+        _read(tmp_path, "m.tsv", content)
+    assert str(err.value).startswith(f"{tmp_path / 'm.tsv'}: ") and needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_geo_series_matrix_without_its_end_line_is_refused(tmp_path):
+    from metpot.errors import MetpotError
+
+    text = '!series_matrix_table_begin\n"ID_REF"\t"GSM1"\n"a"\t1\n'
+    with pytest.raises(MetpotError, match="not a GEO series matrix"):
+        _read(tmp_path, "GSE1_series_matrix.txt", text)
