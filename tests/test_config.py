@@ -227,3 +227,62 @@ def test_validate_reports_schema_problems_before_data(tmp_path):
     assert proc.returncode == 1
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
     assert any("cohort.omics" in e for e in errors) and any("snf.K" in e for e in errors)
+
+
+def test_validate_accepts_the_demo_config_in_a_clean_folder(tmp_path):
+    """The demo's files are written by the workflow's first rule (demo_cohort): not missing."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "metpot.cli", "validate", str(ROOT / "config" / "config.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "config.yaml: OK" in proc.stdout
+    notes = [ln for ln in proc.stdout.splitlines() if ln.startswith("note: ")]
+    for key, path in [
+        ("cohort.omics.mrna.path", "results/demo/mrna.tsv.gz"),
+        ("cohort.omics.mirna.path", "results/demo/mirna.tsv.gz"),
+        ("cohort.clinical.path", "results/demo/clinical.tsv"),
+        ("cohort.truth", "results/demo/truth.tsv"),
+    ]:
+        assert sum(ln.startswith(f"note: {key}: {path}") for ln in notes) == 1, (key, notes)
+    assert all("rule demo_cohort" in ln for ln in notes), notes
+    assert not list(tmp_path.iterdir()), "validate wrote files"
+
+
+def test_validate_checks_the_demo_files_once_they_exist(tmp_path):
+    """Files the workflow writes are checked like any other once they are there."""
+    assert (
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "metpot.cli",
+                "simulate",
+                "--out-dir",
+                "results/demo",
+                "--n-patients",
+                "40",
+                "--seed",
+                "1",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).returncode
+        == 0
+    )
+    (tmp_path / "results" / "demo" / "clinical.tsv").write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "metpot.cli", "validate", str(ROOT / "config" / "config.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "error: cohort.clinical.path: results/demo/clinical.tsv: file is empty" in proc.stderr
+    assert "note: cohort.clinical.path" not in proc.stdout

@@ -70,3 +70,56 @@ def test_conda_envs_pin_the_versions_of_constraints(env):
         assert pins.get(name) == version, (
             f"{env.name} pins {conda_name} {version}, constraints.txt {pins.get(name)}"
         )
+
+
+def _installed_closure(requirements: list[Requirement]) -> set[str]:
+    """Names of the requirements and, through the installed metadata, all of theirs."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.markers import default_environment
+
+    env = default_environment()
+    seen: set[str] = set()
+    stack = list(requirements)
+    while stack:
+        req = stack.pop()
+        name = canonicalize_name(req.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = distribution(req.name)
+        except PackageNotFoundError:
+            continue
+        for text in dist.requires or []:
+            sub = Requirement(text)
+            extras = ("", *req.extras)
+            if sub.marker is None or any(sub.marker.evaluate({**env, "extra": e}) for e in extras):
+                stack.append(sub)
+    return seen
+
+
+def test_the_dependencies_cover_what_snakemake_report_needs():
+    """`pip install .` then `snakemake --report`: every package the report imports is installed
+    with metpot (snakemake makes pygments optional, behind its `reports` extra)."""
+    import snakemake.report
+
+    root = Path(snakemake.report.__file__).parent
+    pattern = re.compile(r"Python package (\w+) must be installed to create reports")
+    needed = set()
+    for source in root.rglob("*.py"):
+        needed |= set(pattern.findall(source.read_text()))
+    assert "pygments" in needed, "snakemake's report no longer names its optional packages"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    covered = _installed_closure([Requirement(t) for t in project["dependencies"]])
+    missing = sorted(n for n in needed if canonicalize_name(n) not in covered)
+    assert not missing, f"snakemake --report needs {missing}, not a dependency of metpot"
+
+
+def test_ci_installs_the_pinned_versions_and_a_separate_script_the_latest():
+    """CI tests what constraints.txt pins; .ci/run-latest (a scheduled job) the newest releases."""
+    run = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install --quiet -c constraints.txt ".[test,slurm]"' in run
+    assert 'if [ "${METPOT_CI_LATEST:-0}" = 1 ]' in run
+    latest = (ROOT / ".ci" / "run-latest").read_text()
+    assert "METPOT_CI_LATEST=1" in latest and ".ci/run" in latest

@@ -471,3 +471,95 @@ def test_duplicate_sample_ids_are_refused(toy):
     m = layers["mrna"]
     with pytest.raises(MetpotError, match="layer mrna: duplicate sample ids S000"):
         S.match_features({"mrna": pd.concat([m, m.iloc[:1]])}, card)
+
+
+# ----------------------------------------------------------- what a user hits (issue 21)
+
+
+@pytest.fixture(scope="module")
+def two_layer_model(tmp_path_factory):
+    layers, y = _toy()
+    model, card = _fit(layers, y, names=("mrna", "mirna"))
+    path = tmp_path_factory.mktemp("model") / "m.skops"
+    save_model(model, path, card)
+    return layers, path
+
+
+def _score_cli(tmp_path, model_path, omics, capsys):
+    from metpot.cli import main
+
+    args = ["score", "--model", str(model_path), "--out", str(tmp_path / "out")]
+    for name, frame in omics.items():
+        file = tmp_path / f"{name}.tsv"
+        frame.to_csv(file, sep="\t")
+        args += ["--omics", f"{name}={file}"]
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def test_a_sample_without_any_value_is_left_unassigned_and_named(toy):
+    layers, _, model, card = toy
+    mrna = layers["mrna"].copy()
+    mrna.loc["S005"] = np.nan
+    with pytest.warns(DataWarning, match=r"1 sample\(s\) without any value.*S005"):
+        out, summary = S.score_cohort(model, card, {"mrna": mrna, "mirna": layers["mirna"]})
+    out = out.set_index("sample_id")
+    assert pd.isna(out.loc["S005", "prediction"]) and pd.isna(out.loc["S005", "confidence"])
+    assert out.loc["S005", "flag"].split(";")[0] == "no_values"
+    assert summary["counts"]["NA"] == 1 and summary["flags"]["no_values"] == 1
+    # the other samples are scored as without it
+    ref, _ = S.score_cohort(model, card, layers)
+    ref = ref.set_index("sample_id").drop(index="S005")
+    pd.testing.assert_series_equal(out["prediction"].drop(index="S005"), ref["prediction"])
+
+
+def test_distribution_check_flags_a_sample_with_no_observed_value(toy):
+    layers, _, _, card = toy
+    X = layers["mrna"].add_prefix("mrna:").copy()
+    X.iloc[3] = np.nan
+    per_sample, _ = S.distribution_check(X, card)
+    assert np.isnan(per_sample["share_outside"].iloc[3])
+    assert per_sample["unlike_training"].iloc[3]
+    assert not per_sample["unlike_training"].drop(index=X.index[3]).any()
+
+
+def test_a_transposed_file_is_named_and_warnings_are_printed_on_failure(
+    tmp_path, two_layer_model, capsys
+):
+    layers, model_path = two_layer_model
+    # mirna written samples x features although --layout is features_x_samples (default)
+    code, err = _score_cli(
+        tmp_path, model_path, {"mrna": layers["mrna"].T, "mirna": layers["mirna"]}, capsys
+    )
+    assert code == 1 and "Traceback" not in err
+    errors = [ln for ln in err.splitlines() if "ERROR" in ln]
+    assert len(errors) == 1, err
+    assert "layer mirna" in errors[0] and "transposed" in errors[0], errors[0]
+    assert "not in every layer the model uses" in err and "S000" in err  # the warning
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_transposed_check_is_the_one_of_validate():
+    from metpot.validate import transposed_layers
+
+    ids = {"mrna": (["S1", "S2"], ["g1", "g2"]), "mirna": (["m1", "m2"], ["S1", "S2"])}
+    assert transposed_layers(ids) == ["mirna"]
+    assert transposed_layers({"a": (["S1"], ["g1"]), "b": (["S2"], ["m1"])}) == []
+    assert S.transposed_layers is transposed_layers
+
+
+def test_an_unknown_layer_is_named_with_the_models_layers(tmp_path, two_layer_model, capsys):
+    layers, model_path = two_layer_model
+    code, err = _score_cli(
+        tmp_path, model_path, {"rnaseq": layers["mrna"].T, "mirna": layers["mirna"].T}, capsys
+    )
+    assert code == 1
+    errors = [ln for ln in err.splitlines() if "ERROR" in ln]
+    assert len(errors) == 1, err
+    assert "rnaseq" in errors[0] and "mrna, mirna" in errors[0], errors[0]
+
+
+def test_a_layer_the_model_does_not_use_is_named_in_a_warning(toy):
+    layers, _, _, card = toy  # an mRNA-only model
+    with pytest.warns(DataWarning, match=r"layer\(s\) mirna .*not used by the model.*mrna"):
+        S.match_features(layers, card)

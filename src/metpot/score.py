@@ -77,6 +77,7 @@ import numpy as np
 import pandas as pd
 
 from metpot.errors import DataWarning, MetpotError, name_list, warn_data
+from metpot.validate import transposed_layers
 
 __all__ = [
     "METHODS",
@@ -96,6 +97,7 @@ __all__ = [
     "snf_propagate",
     "standardize_cohort",
     "training_statistics",
+    "transposed_layers",
 ]
 
 METHODS = ("classifier", "ntp", "snf_propagation", "all")
@@ -195,6 +197,24 @@ def _common_samples(layers: Mapping[str, pd.DataFrame], names: Iterable[str]) ->
     return pd.Index(keep, name="sample_id")
 
 
+def _model_samples(frames: Mapping[str, pd.DataFrame], used: list[str]) -> pd.Index:
+    """:func:`_common_samples`, an error when there is none, naming a transposed layer."""
+    samples = _common_samples(frames, used)
+    if frames and samples.empty:
+        ids = {n: (f.index, f.columns) for n, f in frames.items()}
+        flipped = transposed_layers(ids)
+        hint = (
+            f": layer {flipped[0]} looks transposed (its features are the sample ids of "
+            "another layer); check its layout"
+            if flipped
+            else ""
+        )
+        raise MetpotError(
+            f"no sample is present in every layer the model uses ({', '.join(used)}){hint}"
+        )
+    return samples
+
+
 def _layer_frame(layers: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
     frame = layers[name]
     if not isinstance(frame, pd.DataFrame):
@@ -240,13 +260,17 @@ def match_features(
         training mean (``"mean"``); sporadic missing cells likewise.
     info : dict
         ``coverage``, ``n_features``, ``n_present``, ``missing`` (column names),
-        ``missing_by_layer`` ({layer: count}), ``n_missing_cells``, ``fill``.
+        ``missing_by_layer`` ({layer: count}), ``n_missing_cells``, ``fill``, ``no_values``
+        (the samples without any value for the model's features, named in a warning: the
+        caller leaves them unassigned).
 
     Raises
     ------
     MetpotError
         Coverage below ``min_coverage`` (one line naming the first 20 missing features and
-        their count), no sample in every layer, or a malformed card.
+        their count, and the cohort's layers that are not the model's), no sample in every
+        layer (naming a layer that looks transposed), no sample with any value, or a
+        malformed card.
     """
     if not 0.0 <= float(min_coverage) <= 1.0:
         raise MetpotError(f"score.min_coverage must be between 0 and 1, got {min_coverage!r}")
@@ -257,10 +281,9 @@ def match_features(
             f"model card: preprocessing.fill_missing must be 'impute' or 'mean', got {fill!r}"
         )
     used = list(dict.fromkeys(f["layer"] for f in feats))
+    unknown = [str(n) for n in layers if n not in used]
     frames = {n: _layer_frame(layers, n) for n in used if n in layers}
-    samples = _common_samples(frames, used)
-    if frames and samples.empty:
-        raise MetpotError(f"no sample is present in every layer the model uses ({', '.join(used)})")
+    samples = _model_samples(frames, used)
     n = len(feats)
     present = np.array(
         [f["layer"] in frames and f["feature"] in frames[f["layer"]].columns for f in feats]
@@ -272,6 +295,17 @@ def match_features(
             f"feature coverage {coverage:.3f} is below score.min_coverage {min_coverage:g}: "
             f"{len(missing)} of the model's {n} features are missing from the new cohort "
             f"(first 20: {', '.join(missing[:20])})"
+            + (
+                f"; the cohort's layer(s) {', '.join(unknown)} are not the model's "
+                f"({', '.join(used)})"
+                if unknown
+                else ""
+            )
+        )
+    if unknown:
+        warn_data(
+            f"layer(s) {', '.join(unknown)} of the new cohort not used by the model "
+            f"(its layers: {', '.join(used)})"
         )
     values = np.full((len(samples), n), np.nan)
     for layer, frame in frames.items():
@@ -279,6 +313,19 @@ def match_features(
         if idx:
             cols = [feats[j]["feature"] for j in idx]
             values[:, idx] = frame.loc[samples, cols].to_numpy(dtype=float)
+    # before any filling: a sample without values would get the training mean's class
+    blank = np.isnan(values[:, present]).all(axis=1)
+    no_values = [str(x) for x in samples[blank]]
+    if no_values and len(no_values) == len(samples):
+        raise MetpotError(
+            f"no sample has any value for the model's {n} features "
+            f"(layers {', '.join(used)}); nothing to score"
+        )
+    if no_values:
+        warn_data(
+            f"{len(no_values)} sample(s) without any value for the model's features, "
+            f"left unassigned (flag no_values): {name_list(no_values)}"
+        )
     n_cells = int(np.isnan(values[:, present]).sum())
     if missing:
         by_layer = pd.Series([f["layer"] for f, p in zip(feats, present, strict=True) if not p])
@@ -308,6 +355,7 @@ def match_features(
         "missing_by_layer": {str(k): int(v) for k, v in by_layer.value_counts().items()},
         "n_missing_cells": n_cells,
         "fill": fill,
+        "no_values": no_values,
     }
     return X, info
 
@@ -468,7 +516,8 @@ def distribution_check(
     below ``q01 - margin * sd`` or above ``q99 + margin * sd`` of its feature (training
     statistics). A sample is ``unlike_training`` when the share of its observed features
     outside exceeds ``max_outside`` (about 0.005 is expected for normal features of a sample
-    drawn like the training ones with the default margin; 0.01 on TCGA COAD held-out samples).
+    drawn like the training ones with the default margin; 0.01 on TCGA COAD held-out samples),
+    or when it has no observed feature at all (share NaN).
     Per feature, the cohort *shift* is ``|median_new - q50| / sd``; the cohort is unlike the
     training data when the median shift over features exceeds ``max_shift`` or more than half
     of its samples are flagged.
@@ -508,7 +557,7 @@ def distribution_check(
         outside = observed & ((A < lo) | (A > hi))
     n_obs = observed.sum(axis=1)
     share = np.where(n_obs > 0, outside.sum(axis=1) / np.maximum(n_obs, 1), np.nan)
-    flagged = share > max_outside
+    flagged = ~(share <= max_outside)  # a sample with nothing observed (NaN share) too
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         med = np.nanmedian(A, axis=0)
@@ -865,7 +914,7 @@ def ntp_predict(
         raise MetpotError(f"model card markers must be '<layer>:<feature>', got {name_list(bad)}")
     used = list(dict.fromkeys(layer for _, layer, _ in split))
     frames = {n: _layer_frame(layers, n) for n in used if n in layers}
-    samples = _common_samples(frames, used)
+    samples = _model_samples(frames, used)
     data = {}
     for col, layer, feat in split:
         if layer in frames and feat in frames[layer].columns:
@@ -1215,33 +1264,37 @@ def score_cohort(
     """
     if method not in METHODS:
         raise MetpotError(f"score.method must be one of {METHODS}, got {method!r}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
-        frame, summary = _score(
-            model,
-            card,
-            layers,
-            clinical,
-            method,
-            min_coverage=min_coverage,
-            min_confidence=min_confidence,
-            low_confidence=low_confidence,
-            standardize=standardize,
-            max_outside=max_outside,
-            max_shift=max_shift,
-            outside_margin=outside_margin,
-            ntp_fdr=ntp_fdr,
-            ntp_n_perm=ntp_n_perm,
-            seed=seed,
-            reference=reference,
-            snf_options=snf_options,
-            crs=crs,
-            risk_table=risk_table,
-            crs_high_cutoff=crs_high_cutoff,
-        )
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            frame, summary = _score(
+                model,
+                card,
+                layers,
+                clinical,
+                method,
+                min_coverage=min_coverage,
+                min_confidence=min_confidence,
+                low_confidence=low_confidence,
+                standardize=standardize,
+                max_outside=max_outside,
+                max_shift=max_shift,
+                outside_margin=outside_margin,
+                ntp_fdr=ntp_fdr,
+                ntp_n_perm=ntp_n_perm,
+                seed=seed,
+                reference=reference,
+                snf_options=snf_options,
+                crs=crs,
+                risk_table=risk_table,
+                crs_high_cutoff=crs_high_cutoff,
+            )
+    finally:
+        # re-emitted on failure too: a warning naming dropped samples explains the error
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     data_warnings = [w for w in caught if issubclass(w.category, DataWarning)]
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     summary["warnings"] = [str(w.message) for w in data_warnings]
     return frame, summary
 
@@ -1266,12 +1319,17 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
             raise MetpotError(f"score.method {method} needs a model file")
         X, info = match_features(layers, card, o["min_coverage"])
         summary["coverage"] = info
+        index = X.index
+        blank = index.isin(info["no_values"])
+        X = X.loc[~blank]
         std = o["standardize"] or _prep(card).get("standardize", "none")
         X = standardize_cohort(X, card, std)
         summary["standardize"] = std
         res = predict_classifier(model, X, card, o["min_confidence"], o["low_confidence"])
-        preds["classifier"] = res["prediction"]
         flags["low_confidence"] = res.pop("low_confidence")
+        res = res.reindex(index)  # samples without values: no prediction, NaN probabilities
+        preds["classifier"] = res["prediction"]
+        flags["no_values"] = pd.Series(blank, index=index)
         try:
             per_sample, cohort = distribution_check(
                 X,
@@ -1351,7 +1409,7 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
             both = base.notna().to_numpy() & p.notna().to_numpy()
             dis |= both & (base.astype(str).to_numpy() != p.astype(str).to_numpy())
         flags["methods_disagree"] = pd.Series(dis, index=index)
-    order = ["low_confidence", "unlike_training", "methods_disagree"]
+    order = ["no_values", "low_confidence", "unlike_training", "methods_disagree"]
     masks = [
         (k, flags[k].reindex(index).fillna(False).to_numpy(dtype=bool)) for k in order if k in flags
     ]

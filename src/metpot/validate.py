@@ -12,7 +12,9 @@ the same checks before any job.
 from __future__ import annotations
 
 import copy
+import os
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from metpot.errors import DataWarning, MetpotError, name_list
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: ``level`` is ``error`` or ``warning``."""
+    """One finding: ``level`` is ``error``, ``warning`` or ``note`` (a check not made)."""
 
     level: str
     message: str
@@ -38,12 +40,14 @@ def check(
     source : path or dict
         The user's config file (YAML), or a config mapping (validated and defaulted in place).
     skip_files : set of str
-        Input paths not to open (files a workflow rule makes, e.g. the demo cohort).
+        Input paths not to open, silently. Input files that a rule of the workflow writes
+        (:func:`workflow_made_files`, e.g. the demo cohort) and that do not exist yet are
+        not opened either, each with a note.
 
     Returns
     -------
     list of Problem
-        Errors first; empty when the config and data look right.
+        Errors first, then warnings and notes; empty when the config and data look right.
     """
     if isinstance(source, dict):
         config = source
@@ -57,11 +61,58 @@ def check(
     problems = [Problem("error", p) for p in config_problems(config)]
     if problems:
         return problems
+    skip = {os.path.normpath(p) for p in skip_files}
+    notes = []
+    for key, path in _input_files(config):
+        rule = workflow_made_files(config).get(os.path.normpath(path))
+        if rule and os.path.normpath(path) not in skip and not os.path.exists(path):
+            skip.add(os.path.normpath(path))
+            notes.append(
+                Problem(
+                    "note",
+                    f"{key}: {path} is written by the workflow's rule {rule}; "
+                    "its data is checked when the workflow reads it",
+                )
+            )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        problems = _data_problems(config, set(skip_files))
+        problems = _data_problems(config, skip)
     problems += [Problem("warning", str(w.message)) for w in caught if w.category is DataWarning]
-    return sorted(problems, key=lambda p: p.level != "error")
+    order = {"error": 0, "warning": 1, "note": 2}
+    return sorted(problems + notes, key=lambda p: order[p.level])
+
+
+def workflow_made_files(config: dict) -> dict[str, str]:
+    """Files that a rule of the workflow writes and a config may name as input.
+
+    Parameters
+    ----------
+    config : dict
+        A validated config (defaults filled).
+
+    Returns
+    -------
+    dict
+        Normalised path -> name of the rule that writes it: the demo cohort's files
+        (rule ``demo_cohort``) when the config has a ``demo`` section; empty otherwise.
+    """
+    from metpot.manifest import step
+
+    if "demo" not in config:
+        return {}
+    paths = step("demo_cohort", config).output_paths().values()
+    return {os.path.normpath(p): "demo_cohort" for p in paths}
+
+
+def _input_files(config: dict) -> list[tuple[str, str]]:
+    """(config key, path) of every input file the config names."""
+    cohort = config["cohort"]
+    out = [(f"cohort.omics.{n}.path", s["path"]) for n, s in cohort["omics"].items()]
+    if cohort.get("clinical"):
+        out.append(("cohort.clinical.path", cohort["clinical"]["path"]))
+    if cohort.get("truth"):
+        out.append(("cohort.truth", cohort["truth"]))
+    return out
 
 
 def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
@@ -72,7 +123,7 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
     cohort = config["cohort"]
     ids: dict[str, tuple[list[str], list[str]]] = {}
     for name, spec in cohort["omics"].items():
-        if spec["path"] in skip:
+        if os.path.normpath(spec["path"]) in skip:
             continue
         try:
             ids[name] = omics_ids(spec["path"], spec["layout"])
@@ -82,10 +133,7 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
     for samples, _ in ids.values():
         common = set(samples) if common is None else common & set(samples)
     if common is not None and not common and len(ids) > 1:
-        names = list(ids)
-        flipped = [
-            n for n in names if any(set(ids[n][1]) & set(ids[m][0]) for m in names if m != n)
-        ]
+        flipped = transposed_layers(ids)
         if flipped:
             layout = cohort["omics"][flipped[0]]["layout"]
             errors.append(
@@ -115,7 +163,7 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
             )
     errors += _signature_problems(config, ids)
     clinical_cfg = cohort.get("clinical")
-    if clinical_cfg and clinical_cfg["path"] not in skip:
+    if clinical_cfg and os.path.normpath(clinical_cfg["path"]) not in skip:
         try:
             table = read_table(clinical_cfg["path"])
         except MetpotError as exc:
@@ -124,7 +172,7 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
         if table is not None:
             errors += _clinical_problems(config, table, common)
     truth = cohort.get("truth")
-    if truth and truth not in skip:
+    if truth and os.path.normpath(truth) not in skip:
         try:
             t = read_table(truth)
             for col in ("sample_id", "label"):
@@ -133,6 +181,29 @@ def _data_problems(config: dict, skip: set[str]) -> list[Problem]:
         except MetpotError as exc:
             errors.append(Problem("error", f"cohort.truth: {exc}"))
     return errors + warn
+
+
+def transposed_layers(ids: Mapping[str, tuple[Iterable[str], Iterable[str]]]) -> list[str]:
+    """The layers that look transposed: their features are another layer's samples.
+
+    Used by ``metpot validate`` and by the scorer (:func:`metpot.score.match_features`).
+
+    Parameters
+    ----------
+    ids : mapping
+        Layer name -> (sample ids, feature ids) as read with the configured layout.
+
+    Returns
+    -------
+    list of str
+        The names of such layers, in the order of ``ids``.
+    """
+    samples = {n: set(s) for n, (s, _) in ids.items()}
+    return [
+        n
+        for n, (_, features) in ids.items()
+        if any(set(features) & samples[m] for m in ids if m != n)
+    ]
 
 
 def _signature_problems(config: dict, ids: dict) -> list[Problem]:
