@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metpot.errors import DataWarning, MetpotError
+from metpot.errors import DataWarning, MetpotError, warn_data
 
 log = logging.getLogger("metpot")
 
@@ -552,6 +552,7 @@ def cmd_risk_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 
 
 def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.config import preset_warnings
     from metpot.outcomes import analyse_endpoint
     from metpot.risk_score import integrated_table
 
@@ -564,6 +565,8 @@ def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         crs = read_samples(io.input("crs"), index_col="sample_id")
         if "integrated_groups" in io.outputs:
             integrated = integrated_table(scfg["integrated_groups"])
+            for line in preset_warnings(cfg):  # also at validation; here in the step's log
+                warn_data(line)
     if clinical_cfg.get("covariates"):
         clinical = pd.read_parquet(io.input("clinical"))
         covariates = clinical[clinical_cfg["covariates"]].apply(pd.to_numeric, errors="coerce")
