@@ -292,7 +292,10 @@ def test_validate_warns_about_a_cutoff_that_contradicts_the_preset(tmp_path):
         "mir": {"path": "mir.csv", "layout": "samples_x_features"},
     }
     cfg["cohort"]["clinical"] = {
-        "path": "clin.csv", "time": "days", "event": "dead", "time_unit": "days"
+        "path": "clin.csv",
+        "time": "days",
+        "event": "dead",
+        "time_unit": "days",
     }
     cfg["crs"] = {"score": "days", "high_cutoff": 3}
     cfg["snf"] = {"K": 10}
@@ -300,6 +303,5 @@ def test_validate_warns_about_a_cutoff_that_contradicts_the_preset(tmp_path):
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stdout.splitlines() if ln.startswith("warning: ")]
     assert any(
-        "crs.high_cutoff: 3" in w and "katipally2023 uses crs.high_cutoff: 2" in w
-        for w in warnings
+        "crs.high_cutoff: 3" in w and "katipally2023 uses crs.high_cutoff: 2" in w for w in warnings
     ), proc.stdout
