@@ -286,3 +286,81 @@ def test_validate_checks_the_demo_files_once_they_exist(tmp_path):
     assert proc.returncode == 1
     assert "error: cohort.clinical.path: results/demo/clinical.tsv: file is empty" in proc.stderr
     assert "note: cohort.clinical.path" not in proc.stdout
+
+
+# --------------------------------------------------------------------------- presets
+
+CRS_COLUMNS = {
+    "node_positive": "node",
+    "disease_free_interval_months": "dfi",
+    "n_liver_tumors": "n",
+    "cea_ng_ml": "cea",
+    "largest_tumor_cm": "size",
+}
+
+
+def _crs_config(groups, crs_extra=None):
+    return {
+        "cohort": {
+            "name": "x",
+            "omics": {"a": {"path": "a.tsv"}, "b": {"path": "b.tsv"}},
+            "clinical": {"path": "c.tsv", "time": "t", "event": "e", "time_unit": "months"},
+        },
+        "crs": {**CRS_COLUMNS, **(crs_extra or {})},
+        "survival": {"integrated_groups": groups},
+    }
+
+
+def test_katipally2023_preset_sets_its_high_cutoff_when_the_config_does_not():
+    from metpot.config import preset_warnings
+
+    cfg = validate_config(_crs_config("katipally2023"), SCHEMA)
+    assert cfg["crs"]["high_cutoff"] == 2
+    assert preset_warnings(cfg) == []
+    # validating again (what every workflow job does with the resolved config) keeps it
+    assert validate_config(copy.deepcopy(cfg), SCHEMA)["crs"]["high_cutoff"] == 2
+
+
+def test_an_explicit_high_cutoff_wins_over_the_preset_with_a_warning_naming_both():
+    from metpot.config import preset_warnings
+
+    cfg = validate_config(_crs_config("katipally2023", {"high_cutoff": 3}), SCHEMA)
+    assert cfg["crs"]["high_cutoff"] == 3
+    (line,) = preset_warnings(cfg)
+    assert "crs.high_cutoff: 3" in line and "crs.high_cutoff: 2" in line
+    assert "survival.integrated_groups: katipally2023" in line
+    # the explicit value the preset carries anyway: nothing to say
+    same = validate_config(_crs_config("katipally2023", {"high_cutoff": 2}), SCHEMA)
+    assert preset_warnings(same) == []
+
+
+@pytest.mark.parametrize("groups", ["pitroda2018", {"immune": {"low": "low", "high": "high"}}])
+def test_other_integrated_groups_keep_the_schema_cutoff(groups):
+    from metpot.config import preset_warnings
+
+    cfg = validate_config(_crs_config(groups), SCHEMA)
+    assert cfg["crs"]["high_cutoff"] == 3
+    assert preset_warnings(cfg) == []
+
+
+def test_validate_warns_about_a_cutoff_that_contradicts_the_preset(tmp_path):
+    _cohort_files(tmp_path)
+    cfg = _crs_config("katipally2023", {"high_cutoff": 3})
+    cfg["cohort"]["omics"] = {
+        "rna": {"path": "rna.csv"},
+        "mir": {"path": "mir.csv", "layout": "samples_x_features"},
+    }
+    cfg["cohort"]["clinical"] = {
+        "path": "clin.csv",
+        "time": "days",
+        "event": "dead",
+        "time_unit": "days",
+    }
+    cfg["crs"] = {"score": "days", "high_cutoff": 3}
+    cfg["snf"] = {"K": 10}
+    proc = _validate(tmp_path, cfg)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stdout.splitlines() if ln.startswith("warning: ")]
+    assert any(
+        "crs.high_cutoff: 3" in w and "katipally2023 uses crs.high_cutoff: 2" in w for w in warnings
+    ), proc.stdout

@@ -524,6 +524,70 @@ def test_first_page_shows_the_run_facts(tmp_path):
     assert "system-message" not in html["html_body"]
 
 
+def test_doubts_about_k_are_warning_lines_of_the_summary_and_the_first_page():
+    from docutils.core import publish_parts
+
+    from metpot.clusters import k_doubts
+    from metpot.summary import REPORT_FACTS_KEY, run_facts, run_summary
+
+    config = _demo(classify={"enabled": False})
+    ids = [f"P{i:03d}" for i in range(100)]
+    labels = pd.Series([1, 2] * 43 + [1] * 7 + [3] * 7, index=ids)  # 3: the last 7
+    names = {1: "canonical", 2: "stromal", 3: "immune"}
+    doubts = k_doubts(labels, 3, [2, 3], "auto", 0.27, pac_max=0.1, min_size=10,
+                      batch_chance=1e-3, order=ids, names=names)  # fmt: skip
+    assert _rules(doubts) == ["largest_candidate", "pac", "small_subtype", "contiguous"]
+    n_clusters = {
+        "n_clusters": 3,
+        "why": "the estimates agree on k = 3",
+        "pac": {"3": 0.27},
+        "doubts": json.loads(json.dumps(doubts)),
+    }  # as read from n_clusters.json
+    samples = pd.DataFrame(
+        {"sample_id": ids, "status": "kept", "reason": "", "in_mrna": True, "in_mirna": True}
+    )
+    subtypes = pd.DataFrame({"subtype": [1, 2, 3], "name": list(names.values()), "n": [50, 43, 7]})
+    args = (
+        config,
+        {"n_samples": 100},
+        samples,
+        {"mrna": {"n_features_in": 10, "n_features_out": 9}},
+        n_clusters,
+        subtypes,
+    )
+    text = run_summary(*args)
+    warned = [ln.strip() for ln in text.splitlines() if "WARNING" in ln]
+    assert warned == [f"WARNING: {d['message']}" for d in doubts]
+    block = text.split("Subtypes: k = 3", 1)[1].split("\n\n", 1)[0]  # under the subtypes
+    assert all(w in block for w in warned)
+    facts = run_facts(*args)
+    assert facts["subtypes"]["doubts"] == [
+        {"rule": d["rule"], "message": d["message"]} for d in doubts
+    ]
+    page = _render(
+        REPORT_DIR / "workflow.rst",
+        {**config, REPORT_FACTS_KEY: {**facts, "stale": False, "path": "s.json"}},
+    )
+    plain = re.sub(r"\s+", " ", page)
+    assert "**Doubts about k and the subtypes**" in plain
+    assert all(d["message"] in plain for d in doubts)
+    html = publish_parts(page, writer="html", settings_overrides={"report_level": 2})
+    assert "system-message" not in html["html_body"]
+    # without doubts: no warning line, no such item
+    quiet = {**n_clusters, "doubts": []}
+    assert "WARNING" not in run_summary(*args[:4], quiet, subtypes)
+    facts = run_facts(*args[:4], quiet, subtypes)
+    page = _render(
+        REPORT_DIR / "workflow.rst",
+        {**config, REPORT_FACTS_KEY: {**facts, "stale": False, "path": "s.json"}},
+    )
+    assert "Doubts about" not in page
+
+
+def _rules(doubts):
+    return [d["rule"] for d in doubts]
+
+
 # ------------------------------------------------------------------------------- workflow
 
 EXPECTED_FIGURES = [

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metpot.errors import DataWarning, MetpotError, name_list
+from metpot.errors import DataWarning, MetpotError, name_list, warn_data
 
 log = logging.getLogger("metpot")
 
@@ -405,7 +405,7 @@ def cmd_consensus_chunk(cfg: dict, io: StepIO, args: argparse.Namespace) -> None
 
 
 def cmd_clusters(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
-    from metpot.clusters import agreement, cluster_network, subtype_table
+    from metpot.clusters import agreement, cluster_network, input_order, k_doubts, subtype_table
 
     ccfg, snf = cfg["clusters"], cfg["snf"]
     fused = pd.read_parquet(io.input("fused"))
@@ -422,14 +422,36 @@ def cmd_clusters(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     signatures = cfg.get("subtypes", {}).get("signatures") or {}
     layer = pd.read_parquet(io.input("layer")) if signatures else None
     subtypes = subtype_table(assignments.set_index("sample_id")["subtype"], layer, signatures)
+    first = next(iter(cfg["cohort"]["omics"]))
+    order = None
+    if "samples" in io.inputs:  # the first layer's file order, for subtypes that are a block
+        order = input_order(read_samples(io.input("samples")), first)
+    doubts = k_doubts(
+        assignments.set_index("sample_id")["subtype"],
+        k,
+        ks,
+        ccfg["n"],
+        consensus["pac"].get(str(k)) if consensus else None,
+        pac_max=ccfg["warn"]["pac"],
+        min_size=ccfg["warn"]["min_size"],
+        batch_chance=ccfg["warn"]["batch_chance"],
+        order=order,
+        order_name=f"the input file of layer {first}",
+        names=dict(zip(subtypes["subtype"], subtypes["name"].astype(str), strict=True)),
+    )
+    for d in doubts:
+        warn_data(f"doubt about the subtypes: {d['message']}")
     choice = {
         "n_clusters": k,
         "why": res["why"],
         "mode": ccfg["n"],
         "estimates": est,
         "candidates": res["scores"].to_dict(orient="records"),
+        "doubts": doubts,
+        "doubt_thresholds": dict(ccfg["warn"]),
     }
-    metrics = {"n_clusters": k, **{f"estimate.{a}": b for a, b in est.items()}}
+    metrics = {"n_clusters": k, "n_doubts": len(doubts)}
+    metrics.update({f"estimate.{a}": b for a, b in est.items()})
     if consensus:
         choice["pac"] = consensus["pac"]
         choice["delta_area"] = consensus["delta_area"]
@@ -552,6 +574,7 @@ def cmd_risk_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 
 
 def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.config import preset_warnings
     from metpot.outcomes import analyse_endpoint
     from metpot.risk_score import integrated_table
 
@@ -564,6 +587,8 @@ def cmd_survival(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         crs = read_samples(io.input("crs"), index_col="sample_id")
         if "integrated_groups" in io.outputs:
             integrated = integrated_table(scfg["integrated_groups"])
+            for line in preset_warnings(cfg):  # also at validation; here in the step's log
+                warn_data(line)
     if clinical_cfg.get("covariates"):
         clinical = pd.read_parquet(io.input("clinical"))
         covariates = clinical[clinical_cfg["covariates"]].apply(pd.to_numeric, errors="coerce")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -303,6 +304,195 @@ def cluster_network(
         "labels": labels,
         "consensus": consensus,
     }
+
+
+def input_order(samples: pd.DataFrame, layer: str) -> list[str]:
+    """Sample ids of ``layer`` in the order of its input file.
+
+    Parameters
+    ----------
+    samples : DataFrame
+        The ingest step's sample table (``ingest/samples.tsv``): one row per sample seen, the
+        first layer's samples first and in its file's order, with one ``in_<layer>`` flag per
+        layer (booleans, or their text ``True``/``False``).
+    layer : str
+        The first omics layer (the only one whose file order the table keeps).
+
+    Returns
+    -------
+    list of str
+        The layer's sample ids, kept or dropped, as they came in the file.
+    """
+    flag = f"in_{layer}"
+    if flag not in samples.columns:
+        raise MetpotError(f"sample table: no column {flag!r} (layer {layer!r})")
+    present = samples[flag].astype(str).str.lower().eq("true")
+    return samples.loc[present, "sample_id"].astype(str).tolist()
+
+
+def contiguity_chance(n: int, m: int) -> float:
+    """Chance that ``m`` of ``n`` samples in random order occupy consecutive positions.
+
+    ``(n - m + 1) / C(n, m)``: the ``n - m + 1`` runs of length ``m`` among the ``C(n, m)``
+    equally likely position sets.
+    """
+    if not 1 <= m <= n:
+        raise MetpotError(f"contiguity_chance needs 1 <= m <= n, got m = {m}, n = {n}")
+    return (n - m + 1) / math.comb(n, m)
+
+
+def k_doubts(
+    labels: pd.Series,
+    k: int,
+    candidates: Sequence[int],
+    mode: int | str,
+    pac: float | None,
+    *,
+    pac_max: float,
+    min_size: int,
+    batch_chance: float,
+    order: Sequence[str] | None = None,
+    order_name: str = "the input file",
+    names: Mapping[int, str] | None = None,
+) -> list[dict]:
+    """Doubts about the chosen number of subtypes and about the subtypes themselves.
+
+    Parameters
+    ----------
+    labels : Series
+        Subtype (1..k) per sample id.
+    k : int
+        The chosen number of subtypes.
+    candidates : sequence of int
+        The candidate numbers of subtypes that were considered.
+    mode : int or "auto"
+        ``clusters.n``: the edge rule applies only when k was chosen automatically.
+    pac : float or None
+        Consensus PAC of the chosen k (None without consensus resamples).
+    pac_max : float
+        ``clusters.warn.pac``: a PAC above it is a doubt.
+    min_size : int
+        ``clusters.warn.min_size``: a subtype with fewer patients is a doubt.
+    batch_chance : float
+        ``clusters.warn.batch_chance``: a contiguous subtype is named only when the chance
+        of such a run under a random sample order is below it.
+    order : sequence of str, optional
+        Sample ids in the order of the input file (:func:`input_order`); ids not in
+        ``labels`` (dropped samples) are skipped. Without it no subtype is checked for
+        contiguity.
+    order_name : str
+        What ``order`` is, for messages (e.g. ``the input file of layer mrna``).
+    names : mapping of int to str, optional
+        Subtype -> name, for messages.
+
+    Returns
+    -------
+    list of dict
+        One per doubt, in rule order: ``rule`` (``largest_candidate``, ``smallest_candidate``,
+        ``pac``, ``small_subtype``, ``contiguous``), ``message`` (one line naming the subtype
+        or k and the config key of the threshold) and the numbers behind it.
+
+    Notes
+    -----
+    The rules:
+
+    * **edge of the range** (only with ``clusters.n: auto`` and two or more candidates): k
+      is the largest or the smallest candidate, so the criteria may be best outside the range
+      they were asked about (k = 1, no structure, is never a candidate of SNF's estimates);
+    * **PAC** above ``pac_max``: the proportion of patient pairs whose consensus index lies
+      in the ambiguous interval (0.1, 0.9) (Şenbabaoğlu et al., Sci Rep 2014); 0.1 is the
+      stability mark of cola (Gu et al., Bioconductor: a partition is stable when
+      1 - PAC >= 0.9);
+    * **small subtype**: fewer than ``min_size`` patients;
+    * **contiguous subtype** (a possible batch): the subtype's ``m`` patients are exactly
+      the consecutive positions ``a .. a + m - 1`` of the ``n`` clustered samples in input
+      order, with ``3 <= m < n / 2`` (the complement of a block at either end is contiguous
+      too, so only the smaller side is named) and a chance of such a run under a random order,
+      ``(n - m + 1) / C(n, m)`` (:func:`contiguity_chance`), below ``batch_chance``; with
+      ``n = 100`` that chance is 6e-4 for ``m = 3`` and 6e-9 for ``m = 7``.
+    """
+    names = dict(names or {})
+    ks = sorted({int(c) for c in candidates})
+    doubts: list[dict] = []
+    span = ", ".join(str(c) for c in ks)
+    if mode == "auto" and len(ks) > 1 and k in (ks[0], ks[-1]):
+        if k == ks[-1]:
+            doubts.append({
+                "rule": "largest_candidate", "k": int(k), "candidates": ks,
+                "message": (
+                    f"k = {k} is the largest of clusters.candidates ({span}): the best number "
+                    "of subtypes may lie above the range; add larger candidates and compare "
+                    "the eigen-gaps and PAC of every k before trusting it"
+                ),
+            })  # fmt: skip
+        else:
+            beyond = (
+                "k = 1 (no subtype structure) is never a candidate of SNF's estimates"
+                if k <= 2
+                else "the best number of subtypes may lie below the range; add smaller candidates"
+            )
+            doubts.append({
+                "rule": "smallest_candidate", "k": int(k), "candidates": ks,
+                "message": (
+                    f"k = {k} is the smallest of clusters.candidates ({span}): {beyond}; "
+                    "compare the eigen-gaps and PAC of every k before trusting it"
+                ),
+            })  # fmt: skip
+    if pac is not None and np.isfinite(pac) and pac > pac_max:
+        doubts.append({
+            "rule": "pac", "k": int(k), "pac": float(pac), "threshold": float(pac_max),
+            "message": (
+                f"consensus PAC of k = {k} is {pac:.3f}, above clusters.warn.pac = {pac_max:g}: "
+                f"{pac:.0%} of patient pairs are ambiguous (together in some resamples, apart "
+                "in others), so the subtypes are not stable under resampling"
+            ),
+        })  # fmt: skip
+    sizes = labels.value_counts()
+
+    def label(s) -> str:
+        name = names.get(int(s))
+        return f"subtype {name} (subtype {s})" if name and name != f"subtype{s}" else f"subtype {s}"
+
+    for s in sorted(sizes.index):
+        if int(sizes[s]) < min_size:
+            doubts.append({
+                "rule": "small_subtype", "subtype": int(s), "name": names.get(int(s), ""),
+                "n": int(sizes[s]), "threshold": int(min_size),
+                "message": (
+                    f"{label(s)} has {int(sizes[s])} patients, fewer than "
+                    f"clusters.warn.min_size = {min_size}: too few to characterise it or to "
+                    "train a classifier on it"
+                ),
+            })  # fmt: skip
+    if order is not None:
+        in_labels = set(labels.index.astype(str))
+        ordered = [str(i) for i in order if str(i) in in_labels]
+        n = len(ordered)
+        position = pd.Series(np.arange(n), index=ordered)
+        by_id = pd.Series(labels.to_numpy(), index=labels.index.astype(str))
+        for s in sorted(sizes.index):
+            members = by_id.index[by_id.to_numpy() == s]
+            pos = np.sort(position.reindex(members).dropna().to_numpy().astype(int))
+            m = pos.size
+            if m < len(members) or m < 3 or 2 * m >= n or pos[-1] - pos[0] + 1 != m:
+                continue
+            chance = contiguity_chance(n, m)
+            if chance >= batch_chance:
+                continue
+            first, last = ordered[pos[0]], ordered[pos[-1]]
+            doubts.append({
+                "rule": "contiguous", "subtype": int(s), "name": names.get(int(s), ""),
+                "n": int(m), "first": int(pos[0]) + 1, "last": int(pos[-1]) + 1,
+                "of": int(n), "chance": float(chance), "threshold": float(batch_chance),
+                "message": (
+                    f"{label(s)}: its {m} patients are exactly positions {pos[0] + 1}-"
+                    f"{pos[-1] + 1} of the {n} clustered samples in the order of {order_name} "
+                    f"({first} to {last}; chance {chance:.1g} in a random order): a possible "
+                    "batch (samples processed or appended together), or a file sorted by "
+                    "something that drives the subtypes"
+                ),
+            })  # fmt: skip
+    return doubts
 
 
 def subtype_table(

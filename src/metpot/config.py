@@ -28,6 +28,13 @@ CRS_FACTORS = (
 )
 YEAR_LENGTH = {"days": 365.25, "months": 12.0, "years": 1.0}
 
+#: Settings a preset of ``survival.integrated_groups`` carries: preset -> {(section, key):
+#: value}. The 2023 validation (Katipally et al., JAMA Oncol 2023) called the Fong score high
+#: from 2; Pitroda 2018 from 3 (the schema's default).
+PRESET_SETTINGS: dict[str, dict[tuple[str, str], Any]] = {
+    "katipally2023": {("crs", "high_cutoff"): 2},
+}
+
 
 def _extend_with_default(validator_class):
     validate_properties = validator_class.VALIDATORS["properties"]
@@ -98,6 +105,7 @@ def config_problems(config: Any, schema: str | Path | Mapping | None = None) -> 
     """
     if not isinstance(config, dict):
         return ["config: expected a mapping of keys at the top level"]
+    apply_presets(config)  # before the schema fills its defaults: only unset keys take them
     validator = _DefaultFillingValidator(_schema(schema))
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
     if errors:
@@ -131,6 +139,62 @@ def load_config(source: str | Path | Mapping) -> dict:
     else:
         config = load_yaml(source)
     return validate_config(config)
+
+
+def _preset(config: Mapping) -> str | None:
+    survival = config.get("survival")
+    groups = survival.get("integrated_groups") if isinstance(survival, Mapping) else None
+    return groups if isinstance(groups, str) and groups in PRESET_SETTINGS else None
+
+
+def apply_presets(config: dict) -> dict:
+    """Set what the chosen ``survival.integrated_groups`` preset carries, where the config
+    does not set it.
+
+    Run on the config as written, before the schema fills its defaults (which would make
+    every key look set): ``katipally2023`` sets ``crs.high_cutoff: 2`` unless ``crs`` names
+    a ``high_cutoff`` itself. A key set otherwise is kept; :func:`preset_warnings` names it.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration; modified in place.
+
+    Returns
+    -------
+    dict
+        ``config``.
+    """
+    preset = _preset(config)
+    for (section, key), value in PRESET_SETTINGS.get(preset, {}).items():
+        node = config.get(section)
+        if isinstance(node, dict) and key not in node:
+            node[key] = copy.deepcopy(value)
+    return config
+
+
+def preset_warnings(config: Mapping) -> list[str]:
+    """One line per setting that contradicts the chosen ``survival.integrated_groups``
+    preset, naming both keys and both values (empty when none does).
+
+    Parameters
+    ----------
+    config : dict
+        A config (with or without defaults: after :func:`apply_presets`, a key that differs
+        from its preset's value was set by the user).
+    """
+    preset = _preset(config)
+    lines = []
+    for (section, key), value in PRESET_SETTINGS.get(preset, {}).items():
+        node = config.get(section)
+        if isinstance(node, Mapping) and key in node and node[key] != value:
+            lines.append(
+                f"config: {section}.{key}: {node[key]} is kept although "
+                f"survival.integrated_groups: {preset} uses {section}.{key}: {value}; the "
+                f"integrated risk groups then differ from the {preset} design (remove "
+                f"{section}.{key} or set it to {value} to follow it)"
+            )
+    return lines
 
 
 def _semantic_problems(config: dict) -> list[str]:

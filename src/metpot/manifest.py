@@ -222,6 +222,7 @@ def _clusters(config: dict) -> StepFiles:
     b.files.inputs = {
         "fused": _snf(config).outputs["fused"].path,
         "layer": _ingested(config, f"layer_{subtype_layer(config)}"),
+        "samples": _ingested(config, "samples"),  # the input order (a subtype as a block)
     }
     chunks = [
         _consensus_chunk(config, c).outputs["chunk"].path for c in range(n_consensus_chunks(config))

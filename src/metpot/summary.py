@@ -83,7 +83,8 @@ def run_summary(
     config : dict
         The resolved config.
     ingest, preprocess, n_clusters, agreement : dict
-        ``ingest/metrics.json``, ``preprocess/summary.json``, ``clusters/n_clusters.json``,
+        ``ingest/metrics.json``, ``preprocess/summary.json``, ``clusters/n_clusters.json``
+        (its ``doubts``, each a ``WARNING`` line under the subtypes),
         ``clusters/agreement.json``.
     samples, subtypes : DataFrame
         ``ingest/samples.tsv``, ``clusters/subtypes.tsv``.
@@ -117,6 +118,8 @@ def run_summary(
     lines += ["", f"Subtypes: k = {k}: {n_clusters['why']}"]
     sizes = ", ".join(f"{r.name} {r.n}" for r in subtypes.itertuples())
     lines.append(f"  sizes: {sizes}")
+    for d in n_clusters.get("doubts") or []:
+        lines.append(f"  WARNING: {d['message']}")
     if agreement:
         lines.append(
             f"  agreement with known labels: ARI {agreement['ari']:.3f}, "
@@ -263,7 +266,8 @@ def run_facts(
         ``cohort``, ``synthetic``, ``demo``, ``config_sha256`` (:func:`config_digest`),
         ``samples`` (analysed, per layer, in common, dropped by reason, with usable
         survival), ``features`` (per layer: in, used, dropped as constant or missing),
-        ``subtypes`` (k, why, sizes, agreement, the names gene sets suggest), ``survival``
+        ``subtypes`` (k, why, sizes, PAC, the doubts about them as ``rule`` and ``message``,
+        agreement, the names gene sets suggest), ``survival``
         (per endpoint: patients, events, log-rank, Harrell's C with CIs, integrated groups),
         ``classifiers`` (best per target with CI), ``scored`` and ``mlflow`` (run id, status,
         URI, the command that opens it).
@@ -308,6 +312,10 @@ def run_facts(
                 for r in subtypes.itertuples()
             ],  # fmt: skip
             "pac": _num((n_clusters.get("pac") or {}).get(str(n_clusters["n_clusters"]))),
+            "doubts": [
+                {"rule": str(d["rule"]), "message": str(d["message"])}
+                for d in n_clusters.get("doubts") or []
+            ],  # fmt: skip
             "agreement": None
             if not agreement
             else {

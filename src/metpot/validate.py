@@ -5,7 +5,8 @@ schema violations and inconsistent keys; input files that are missing or unreada
 that look transposed (sample ids of one layer found among the features of another); too few
 samples in common for ``snf.K``; clinical columns named by ``cohort.clinical`` or ``crs`` that
 the clinical table lacks, or whose sample ids match no omics sample; signature and gene-set
-genes absent from their layer; follow-up times implausible for ``time_unit``. The workflow runs
+genes absent from their layer; follow-up times implausible for ``time_unit``; settings that
+contradict the chosen ``survival.integrated_groups`` preset (warnings). The workflow runs
 the same checks before any job.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from metpot.config import CRS_FACTORS, config_problems, load_yaml
+from metpot.config import CRS_FACTORS, config_problems, load_yaml, preset_warnings
 from metpot.errors import DataWarning, MetpotError, name_list
 
 
@@ -77,6 +78,7 @@ def check(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         problems = _data_problems(config, skip)
+    problems += [Problem("warning", line) for line in preset_warnings(config)]
     problems += [Problem("warning", str(w.message)) for w in caught if w.category is DataWarning]
     order = {"error": 0, "warning": 1, "note": 2}
     return sorted(problems + notes, key=lambda p: order[p.level])
