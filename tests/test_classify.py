@@ -442,3 +442,138 @@ def test_every_classifier_takes_numeric_looking_labels(model):
     y = np.array(["1", "2", "3"] * 10, dtype=object)
     pipe = C.build_pipeline(model, top_variance=5).fit(X, y)
     assert list(pipe.classes_) == ["1", "2", "3"]
+
+
+# ---------------------------------------------------------------------------------------------
+# several models on one feature set: shared preprocessing, out-of-bag and warm-started tuning
+# ---------------------------------------------------------------------------------------------
+
+
+def _signal_target(n=60, seed=4):
+    layers = _random_layers(n, (60, 20), seed=seed)
+    y = pd.Series(np.array(["canonical", "immune", "stromal"] * (n // 3)),
+                  index=layers["mrna"].index)  # fmt: skip
+    layers["mrna"].loc[y == "immune", ["G1", "G2", "G3"]] += 1.5
+    layers["mirna"].loc[y == "stromal", ["miR-4", "miR-5"]] += 1.5
+    return layers, C.categorical_target(y, "snf_subtype")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_shared_preprocessing_gives_what_each_models_own_pipeline_gives():
+    """fit_models fits the preprocessing once per training set for all models: each model's
+    test-fold probabilities and chosen parameters are those of scikit-learn's GridSearchCV on
+    that model's own whole pipeline, with the same inner splits."""
+    from sklearn.model_selection import GridSearchCV
+
+    layers, target = _signal_target()
+    grids = {"svm": {"C": [0.001, 0.1]}, "logistic": {"C": [0.5]}}  # no warm path: one C
+    cfg = {**FAST, "signature": {"size": 6}, "models": {m: {"grid": g} for m, g in grids.items()}}
+    fits = C.fit_models(target, ["svm", "logistic"], "signature", layers, cfg, refit=False)
+    X = C.feature_matrix(layers, "signature")
+    (r, f, tr, te), *_ = C._fold_indices(fits[0]["folds"], list(X.index))
+    inner = C._inner_splits(target.strata[tr], 3, FAST["seed"])
+    for fit in fits:
+        model = fit["model"]
+        pipe = C.build_pipeline(model, top_variance=1000, signature={"size": 6}, seed=3)
+        search = GridSearchCV(pipe, C.param_grid(model, grids[model]), cv=inner,
+                              scoring="balanced_accuracy")  # fmt: skip
+        search.fit(X.iloc[tr], target.y.to_numpy()[tr])
+        pred = fit["predictions"].query("repeat == @r and fold == @f")
+        proba = search.predict_proba(X.iloc[te])
+        got = pred.set_index("sample").loc[X.index[te], [f"prob:{c}" for c in target.classes]]
+        np.testing.assert_allclose(got.to_numpy(), proba, rtol=0, atol=1e-12)
+        chosen = fit["best_params"].query("repeat == @r and fold == @f").iloc[0]
+        assert chosen["C"] == search.best_params_[next(iter(search.best_params_))]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_models_fitted_together_or_alone_agree():
+    layers, target = _signal_target()
+    cfg = {**FAST, "models": {"logistic": {}, "svm": {"grid": {"C": [0.01]}}}}
+    together = C.fit_models(target, ["logistic", "svm"], "mrna", layers, cfg, refit=False)
+    for fit in together:
+        alone = C.fit_one(target, fit["model"], "mrna", layers, cfg, refit=False)
+        pd.testing.assert_frame_equal(fit["rows"], alone["rows"])
+        pd.testing.assert_frame_equal(fit["predictions"], alone["predictions"])
+
+
+def test_random_forest_is_tuned_out_of_bag():
+    """No inner CV: each candidate forest is fitted once on the training fold and judged by its
+    out-of-bag predictions, which are also the training patients' molecular predictions of the
+    CRS comparison (each made by trees that did not see the patient)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    layers, target = _signal_target()
+    X = C.feature_matrix(layers, "mrna")
+    prep = C.build_preprocessing(top_variance=50)
+    fitted = C._prepare(prep, X, target)
+    grid = C.param_grid("random_forest", {"min_samples_leaf": [1, 5]})
+    est, params, oob = C._tune(C.make_model("random_forest", 1), grid, fitted, [], len(X),
+                               target, need_oof=True)  # fmt: skip
+    assert isinstance(est, RandomForestClassifier) and est.oob_score
+    assert params in ({"model__min_samples_leaf": 1}, {"model__min_samples_leaf": 5})
+    assert oob.shape == (len(X), 3) and np.allclose(oob.sum(axis=1), 1)
+    ref = RandomForestClassifier(**{**est.get_params(), "oob_score": True}).fit(fitted.train,
+                                                                                fitted.y)
+    np.testing.assert_array_equal(oob, ref.oob_decision_function_)
+    # out of bag, not in sample: worse than the forest's fit to its own training data
+    in_sample = est.predict_proba(fitted.train)
+    assert (oob.max(axis=1) <= in_sample.max(axis=1) + 1e-12).mean() > 0.9
+
+
+def test_logistic_grid_is_a_warm_started_path_along_c():
+    cands = [{"model__C": 0.5, "model__l1_ratio": 0.5}, {"model__C": 0.05, "model__l1_ratio": 0.5}]
+    assert C._warm_path(C.make_model("logistic"), cands) == [1, 0]
+    mixed = [{"model__C": 0.5, "model__l1_ratio": 0.5}, {"model__C": 0.05, "model__l1_ratio": 1}]
+    assert C._warm_path(C.make_model("logistic"), mixed) is None
+    assert C._warm_path(C.make_model("svm"), [{"model__estimator__C": 1}] * 2) is None
+
+
+def test_balanced_accuracy_is_scikit_learns():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y = rng.choice(["a", "b", "c"], 30)
+        p = rng.choice(["a", "b", "c", "d"], 30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            assert C._balanced_accuracy(y, p) == balanced_accuracy_score(y, p)
+
+
+def test_nanmedian_columns_is_numpys():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        x = np.round(rng.normal(size=(rng.integers(1, 25), 7)), 1)
+        x[rng.random(x.shape) < rng.random()] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmedian(x, axis=0)
+        np.testing.assert_array_equal(C._nanmedian_columns(x), ref)
+
+
+def test_one_classify_job_per_target_and_feature_set():
+    from metpot import manifest
+    from metpot.config import load_config
+
+    cfg = load_config(
+        {"cohort": {"name": "x", "omics": {"mrna": {"path": "m.tsv"}, "mirna": {"path": "r.tsv"}},
+                    "clinical": {"path": "c.tsv", "time": "t", "event": "e",
+                                 "time_unit": "months"}},
+         "classify": {"targets": ["snf_subtype", "os"],
+                      "models": {"logistic": {}, "random_forest": {}}}}
+    )  # fmt: skip
+    jobs = manifest.classify_fit_jobs(cfg)
+    assert ("snf_subtype", "mrna", ("logistic", "random_forest")) in jobs
+    assert ("os", "all", ("coxnet", "rsf")) in jobs
+    assert len(jobs) == 4 + 4  # 4 feature sets per target; no CRS without crs columns
+    rules = manifest.classify_fit_rules(cfg)
+    assert rules["classify_fit"]["models"] == ("logistic", "random_forest")
+    assert rules["classify_fit_survival"]["targets"] == ["os"]
+    files = manifest.step("classify_fit", cfg, target="snf_subtype", feature_set="signature")
+    assert set(files.outputs) >= {"logistic__rows", "random_forest__model", "random_forest__card"}
+    assert files.benchmark.endswith("benchmarks/classify/snf_subtype/signature.tsv")
+    fits = {o.path for f in manifest.expand_step("classify_fit", cfg) for o in f.outputs.values()}
+    per_fit = {o.path for job in manifest.classify_jobs(cfg)
+               for o in manifest.classify_fit_files(cfg, *job).values()}  # fmt: skip
+    assert fits == per_fit

@@ -121,9 +121,9 @@ DEFAULT_CONFIG: dict = {
     "targets": ["snf_subtype"],
     "feature_sets": ["each", "all", "signature"],
     "signature": {"size": 31, "quotas": {}},
-    # the models that earn their time on the demo and TCGA COAD (bench/README.md); the
-    # others (svm, gradient_boosting, mlp, coxnet, rsf) are named in classify.models
-    "models": {m: {"grid": DEFAULT_GRIDS[m]} for m in ("logistic", "random_forest")},
+    # the model that earns its time on the demo and TCGA COAD (bench/README.md, "Which
+    # classifiers by default"); the others are named in classify.models
+    "models": {"logistic": {"grid": DEFAULT_GRIDS["logistic"]}},
     "survival_models": ["coxnet", "rsf", "crs"],
     "outer": {"folds": 5, "repeats": 2},
     "inner": {"folds": 3},
