@@ -38,6 +38,7 @@ import contextlib
 import csv
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -159,8 +160,12 @@ def run_size(
             sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
             "--directory", str(tmp), "--configfile", str(cfg), "--cores", str(cores),
         ]  # fmt: skip
+        # the revision's own package for the workflow's own imports (its step contract), not
+        # the installed one
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(repo / "src"), os.environ.get("PYTHONPATH")) if p)}  # fmt: skip
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         log_text = proc.stdout + proc.stderr
         (tmp / "snakemake.out").write_text(log_text)
