@@ -156,13 +156,30 @@ def test_fixed_seed_gives_byte_identical_results(two_runs):
 
 
 def test_bad_input_leaves_no_partial_output(tmp_path):
+    """A corrupt input file written by the demo rule is checked like any other once it exists:
+    the workflow's start-up check names it in one line, and no job runs."""
     proc = run_workflow(tmp_path, SMALL, "--until", "demo_cohort")
     assert proc.returncode == 0, proc.stderr[-3000:]
     mrna = tmp_path / "results" / "demo" / "mrna.tsv.gz"
     mrna.write_bytes(mrna.read_bytes()[:5000])  # a truncated (corrupt) gzip
     proc = run_workflow(tmp_path, SMALL)
     assert proc.returncode != 0
-    log = (tmp_path / "results" / "logs" / "ingest.log").read_text()
+    errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()]
+    assert len(errors) == 1 and "mrna.tsv.gz" in errors[0] and "gzip" in errors[0], errors
+    assert errors[0].startswith("metpot: error: cohort.omics.mrna.path: ")
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results" / "ingest").exists() or not any(
+        (tmp_path / "results" / "ingest").iterdir()
+    )
+    # the same file given to the ingest step directly: one error line in its log, no output
+    cfg = tmp_path / "config.yaml"
+    ingest = subprocess.run(
+        [sys.executable, "-m", "metpot.cli", "ingest", "--config", str(cfg),
+         "--log", "ingest.log"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ingest.returncode == 1
+    log = (tmp_path / "ingest.log").read_text()
     errors = [ln for ln in log.splitlines() if "ERROR" in ln]
     assert len(errors) == 1 and "mrna.tsv.gz" in errors[0] and "gzip" in errors[0]
     assert "Traceback" not in log
