@@ -334,6 +334,8 @@ def test_model_card_and_saved_model(small_fit, tmp_path):
 
 
 def test_compare_with_crs_and_figure(small_fit):
+    from metpot.plots import plot_vs_crs
+
     res, *_ = small_fit
     comp = C.compare_with_crs(res["predictions"], 5, landmark=30.0)
     t = comp["table"]
@@ -344,7 +346,7 @@ def test_compare_with_crs_and_figure(small_fit):
     dc = comp["decision_curve"]
     assert set(dc["strategy"]) == {"treat_all", "treat_none", "crs", "molecular",
                                    "crs_plus_molecular"}  # fmt: skip
-    fig = C.plot_vs_crs(t)
+    fig = plot_vs_crs(t)
     assert len(fig.axes) == 1 and len(fig.axes[0].get_yticklabels()) == 1
 
 

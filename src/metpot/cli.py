@@ -921,7 +921,7 @@ def _read_fit(io: StepIO, i: int) -> dict:
 
 
 def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
-    from metpot.classify import assemble, plot_vs_crs
+    from metpot.classify import assemble
     from metpot.manifest import classify_config
 
     ccfg = classify_config(cfg)
@@ -940,6 +940,8 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
             part = features[features["target"] == target] if len(features) else features
             io.tsv(key, part)
     if "vs_crs_figure_svg" in io.outputs:
+        from metpot.plots import plot_vs_crs
+
         io.figure("vs_crs_figure", plot_vs_crs(out["vs_crs"]))
     if "decision_curve_figure_svg" in io.outputs:
         from metpot.plots import decision_curve_plot

@@ -41,6 +41,7 @@ __all__ = [
     "consensus_cdf_plot",
     "consensus_matrices_plot",
     "pac_plot",
+    "plot_vs_crs",
     "format_p",
     "forest_plot",
     "km_plot",
@@ -841,6 +842,56 @@ def decision_curve_plot(table: pd.DataFrame, title: str | None = None):
         ax.set_axis_off()
     if title:
         fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def plot_vs_crs(table: pd.DataFrame, metric: str = "harrell_c", title: str | None = None):
+    """Estimates with 95 % CIs of CRS, molecular and CRS + molecular for every model.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``metpot.classify.compare_with_crs(...)["table"]`` (``classify`` ``vs_crs.tsv``).
+    metric : str
+        ``harrell_c`` or ``uno_c``.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from metpot.classify.against_crs import _PREDICTORS
+
+    t = table[(table["metric"] == metric) & (table["reference"] == "")]
+    groups = list(t.groupby(["target", "model", "feature_set"], sort=False))
+    height = 1.2 + 0.55 * max(1, len(groups)) * 1.5
+    fig = _new_figure(7.0, height)
+    ax = fig.add_subplot(1, 1, 1)
+    labels, ys = [], []
+    y = 0.0
+    for k, ((tg, md, fs), g) in enumerate(groups):
+        for j, p in enumerate(_PREDICTORS):
+            r = g[g["predictor"] == p]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            yy = y - 0.25 * j
+            err = [[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]]
+            ax.errorbar(
+                r["estimate"], yy, xerr=err, fmt="o", color=PALETTE[j], capsize=3,
+                label=p if k == 0 else None,
+            )  # fmt: skip
+        labels.append(f"{tg}: {md} / {fs}")
+        ys.append(y - 0.25)
+        y -= 1.0
+    ax.axvline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel(f"{metric.replace('_', ' ')} (out-of-fold, 95% CI)")
+    ax.set_title(title or "Molecular models against the clinical risk score", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
