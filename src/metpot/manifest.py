@@ -389,7 +389,7 @@ CLASSIFY_MODELS = (
 
 def classify_config(config: dict) -> dict:
     """The ``classify`` section with metpot.classify's defaults (without ``enabled``)."""
-    from metpot.classify import resolve_config
+    from metpot.classify.options import resolve_config
 
     return resolve_config({k: v for k, v in config["classify"].items() if k != "enabled"})
 
@@ -408,7 +408,7 @@ def classify_jobs(config: dict) -> list[tuple[str, str, str]]:
     """The (target, model, feature set) fits of ``classify``, from the config alone."""
     if not config["classify"]["enabled"]:
         return []
-    from metpot.classify import CLASSIFIERS, expand_feature_sets
+    from metpot.classify.options import CLASSIFIERS, expand_feature_sets
 
     cfg = classify_config(config)
     fsets = expand_feature_sets(layers(config), cfg["feature_sets"])
@@ -569,7 +569,7 @@ def _classify(config: dict) -> StepFiles:
 
 def signature_targets(config: dict) -> list[str]:
     """Categorical classify targets with a ``signature`` feature set (a signature heatmap)."""
-    from metpot.classify import expand_feature_sets
+    from metpot.classify.options import expand_feature_sets
 
     targets = [t for t in classify_targets(config) if target_kind(config, t) == "categorical"]
     fsets = expand_feature_sets(layers(config), classify_config(config)["feature_sets"])
