@@ -1,4 +1,9 @@
-"""Choosing the number of subtypes, naming them, and agreement with known labels."""
+"""Choosing the number of subtypes, naming them, and agreement with known labels.
+
+The rule that chooses between SNF's eigen-gap and rotation-cost estimates,
+:func:`~metpot.spectral.choose_n_clusters`, lives in :mod:`metpot.spectral` and is
+importable from here.
+"""
 
 from __future__ import annotations
 
@@ -8,61 +13,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from metpot._snf_inputs import _as_square
 from metpot.errors import MetpotError, name_list, warn_data
-
-
-def choose_n_clusters(
-    estimates: Mapping[str, int], pac: Mapping[int, float] | None = None, n: int | str = "auto"
-) -> tuple[int, str]:
-    """Choose the number of clusters from SNF's estimates and consensus stability.
-
-    Parameters
-    ----------
-    estimates : mapping
-        ``eigengap_best``, ``eigengap_second``, ``rotation_cost_best``,
-        ``rotation_cost_second`` (SNFtool ``estimateNumberOfClustersGivenGraph``).
-    pac : mapping of int to float, optional
-        Proportion of ambiguous clustering per k (lower is more stable).
-    n : int or "auto"
-        A fixed number is returned as is.
-
-    Returns
-    -------
-    k : int
-    why : str
-        One sentence saying how ``k`` was chosen.
-
-    Notes
-    -----
-    With ``n="auto"``: when SNF's two estimates (eigen-gap best and rotation-cost best) agree,
-    that k is chosen. When they disagree, the one with the lower consensus PAC wins (ties and
-    no consensus: the rotation-cost best, which SNF's authors recommend). PAC is not used to
-    pick among all k on its own: it favours coarse partitions (merging two partly overlapping
-    subtypes gives a stable, low-PAC split), which is why it arbitrates between SNF's
-    estimates instead.
-    """
-    if n != "auto":
-        return int(n), f"fixed by configuration (clusters.n = {n})"
-    eg, rc = int(estimates["eigengap_best"]), int(estimates["rotation_cost_best"])
-    if eg == rc:
-        why = f"the eigen-gap and rotation-cost estimates agree on k = {eg}"
-        if pac and eg in pac:
-            why += f" (consensus PAC {pac[eg]:.3f})"
-        return eg, why
-    if pac and eg in pac and rc in pac and np.isfinite(pac[eg]) and np.isfinite(pac[rc]):
-        k = eg if pac[eg] < pac[rc] else rc
-        return k, (
-            f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree; "
-            f"k = {k} has the lower consensus PAC ({pac[eg]:.3f} vs {pac[rc]:.3f})"
-            if k == eg
-            else f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree; "
-            f"k = {k} has the lower or equal consensus PAC ({pac[rc]:.3f} vs {pac[eg]:.3f})"
-        )
-    return rc, (
-        f"the eigen-gap (k = {eg}) and rotation-cost (k = {rc}) estimates disagree and no "
-        "consensus PAC is available: the rotation-cost estimate is used"
-    )
-
+from metpot.spectral import (
+    choose_n_clusters,
+    cluster_number_scores,
+    estimates_from_scores,
+    spectral_clusterings,
+)
 
 ESTIMATE_KEYS = ("eigengap_best", "eigengap_second", "rotation_cost_best", "rotation_cost_second")
 
@@ -72,9 +30,9 @@ def cluster_fused(W, ks: Sequence[int], variant: str = "snftool-2.3", solver: st
 
     One eigen-decomposition per Laplacian SNFtool uses: the eigenvalues
     ``1 .. max(ks) + 1`` of the zero-diagonal Laplacian of
-    ``estimateNumberOfClustersGivenGraph`` (:func:`metpot.snf.cluster_number_scores`) and
+    ``estimateNumberOfClustersGivenGraph`` (:func:`metpot.spectral.cluster_number_scores`) and
     the eigenpairs ``1 .. max(ks) + 2`` of the Laplacian of ``spectralClustering``
-    (:func:`metpot.snf.spectral_clusterings`), instead of one decomposition per k and per
+    (:func:`metpot.spectral.spectral_clusterings`), instead of one decomposition per k and per
     estimate.
 
     Parameters
@@ -86,21 +44,19 @@ def cluster_fused(W, ks: Sequence[int], variant: str = "snftool-2.3", solver: st
     variant : {"snftool-2.3", "snftool-2.2"}
         SNFtool generation (decides the eigen-gap weighting).
     solver : {"auto", "dense", "lanczos"}
-        Eigen solver (see :func:`metpot.snf.spectral_clusterings`).
+        Eigen solver (see :func:`metpot.spectral.spectral_clusterings`).
 
     Returns
     -------
     dict
         ``estimates``: :data:`ESTIMATE_KEYS` -> int (or None for a second best of a single
-        candidate); ``scores``: the :func:`metpot.snf.cluster_number_scores` table;
+        candidate); ``scores``: the :func:`metpot.spectral.cluster_number_scores` table;
         ``labels``: k -> labels 1..k (numpy.ndarray of int).
     """
-    from metpot import snf
-
-    W = snf._as_square(W, "W")
-    scores = snf.cluster_number_scores(W, ks, variant=variant, solver=solver)
-    estimates = dict(zip(ESTIMATE_KEYS, snf.estimates_from_scores(scores), strict=True))
-    labels = snf.spectral_clusterings(W, [int(k) for k in ks], solver=solver)
+    W = _as_square(W, "W")
+    scores = cluster_number_scores(W, ks, variant=variant, solver=solver)
+    estimates = dict(zip(ESTIMATE_KEYS, estimates_from_scores(scores), strict=True))
+    labels = spectral_clusterings(W, [int(k) for k in ks], solver=solver)
     return {"estimates": estimates, "scores": scores, "labels": labels}
 
 

@@ -207,7 +207,7 @@ def cluster_resample(
         instead of recomputing the subsample's distances; only with ``normalize=False``
         (z-scoring the subsample would change the distances).
     solver : {"auto", "dense", "lanczos"}
-        Eigen solver of :func:`metpot.snf.spectral_clusterings` (one decomposition for
+        Eigen solver of :func:`metpot.spectral.spectral_clusterings` (one decomposition for
         all ``ks``).
     precision : {"float64", "float32"}
         Precision of the fusion (:func:`metpot.snf.fuse` ``dtype``); the distances,
@@ -231,9 +231,10 @@ def cluster_resample(
     the peak, 4.2 GB for V = 2, N = 10,000, m = 8,000 (the fusion's buffers are half as
     large in float32, which then needs one float64 m x m copy for the eigen-decomposition).
     The eigen-decomposition adds no m x m buffer from
-    :data:`metpot.snf.LANCZOS_MIN_SAMPLES` samples on.
+    :data:`metpot.spectral.LANCZOS_MIN_SAMPLES` samples on.
     """
     from metpot import snf
+    from metpot.spectral import spectral_clusterings
 
     if precision not in ("float64", "float32"):
         raise MetpotError(f"consensus precision must be float64 or float32, got {precision!r}")
@@ -281,7 +282,7 @@ def cluster_resample(
     else:
         W = snf.fuse(affinities, K=K_used, t=t, variant=variant, dtype=np.dtype(precision))
     del affinities
-    labels = snf.spectral_clusterings(W, k_list, solver=solver)
+    labels = spectral_clusterings(W, k_list, solver=solver)
     out = pd.DataFrame(labels, index=pd.Index(idx, name="sample"), dtype=np.int64)
     out.columns.name = "k"
     out.attrs["K"] = K_used

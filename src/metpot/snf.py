@@ -28,24 +28,44 @@ Details that decide exact agreement with SNFtool (checked against its outputs):
   among entries tied at the K-th largest value the highest column indices are kept
   (MATLAB's descending sort keeps the lowest; snfpy's percentile threshold keeps all
   ties). Ties matter only with duplicated samples.
-- ``spectralClustering`` seeds the Yu-Shi rotation with row ``round(n / 2)`` (R rounds
-  half to even, like Python) and takes the first index on ties (``which.min``,
-  ``which.max``); cluster-number rankings keep the candidate order on ties.
+
+Spectral clustering of a network and the estimate of its number of clusters (SNFtool
+``spectralClustering``, ``estimateNumberOfClustersGivenGraph``) are in
+:mod:`metpot.spectral`, which describes their own exactness details; their names are
+importable from here too. The scikit-learn estimator ``metpot.snf.SNF`` is in
+:mod:`metpot.snf_estimator`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numba
 import numpy as np
-import pandas as pd
-import scipy.linalg
 from scipy.spatial.distance import cdist
 
 from metpot import _snf_kernels as _k
+from metpot import spectral as _spectral
+from metpot._snf_inputs import (
+    VARIANTS,
+    _as_matrix,
+    _as_square,
+    _as_views,
+    _check_K,
+    _check_positive,
+    _check_t,
+    _check_variant,
+)
 from metpot.errors import MetpotError
+from metpot.spectral import (
+    LANCZOS_MIN_SAMPLES,
+    SOLVERS,
+    cluster_number_scores,
+    estimate_n_clusters,
+    estimates_from_scores,
+    spectral_clustering,
+    spectral_clusterings,
+)
 
 __all__ = [
     "LANCZOS_MIN_SAMPLES",
@@ -68,8 +88,6 @@ __all__ = [
     "standard_normalization",
 ]
 
-VARIANTS = ("snftool-2.3", "snftool-2.2")
-_EPS = float(np.finfo(np.float64).eps)
 _CDIST_METRICS = (
     "braycurtis",
     "canberra",
@@ -82,89 +100,15 @@ _CDIST_METRICS = (
     "seuclidean",
 )
 
-
-# --------------------------------------------------------------------------- checks
-
-
-def _check_variant(variant: str) -> str:
-    if variant not in VARIANTS:
-        raise MetpotError(f"unknown SNF variant {variant!r}; expected one of {', '.join(VARIANTS)}")
-    return variant
-
-
-def _as_matrix(
-    X, name: str, *, copy: bool = False, allow_nan: bool = False, float32: bool = False
-) -> np.ndarray:
-    """Float64, C-contiguous, 2-D, finite (or NaN, with ``allow_nan``) copy/view of ``X``
-    (float32 kept as it is with ``float32``)."""
-    if isinstance(X, pd.DataFrame):
-        X = X.to_numpy()
-    keep = float32 and isinstance(X, np.ndarray) and X.dtype == np.float32
-    try:
-        A = np.array(X, dtype=X.dtype if keep else np.float64, order="C",
-                     copy=True if copy else None)  # fmt: skip
-    except (TypeError, ValueError) as exc:
-        raise MetpotError(f"{name} is not numeric: {exc}") from None
-    if A.ndim == 1:
-        A = A.reshape(-1, 1)
-    if A.ndim != 2:
-        raise MetpotError(f"{name} must be a 2-D matrix, got {A.ndim} dimensions")
-    if A.size == 0:
-        raise MetpotError(f"{name} is empty (shape {A.shape})")
-    if not np.isfinite(A).all() and not (allow_nan and (np.isfinite(A) | np.isnan(A)).all()):
-        bad = np.argwhere(~(np.isfinite(A) | (allow_nan & np.isnan(A))))[0]
-        raise MetpotError(
-            f"{name} has a non-finite value {A[tuple(bad)]} at row {bad[0]}, column {bad[1]}"
-        )
-    return A
-
-
-def _as_square(W, name: str, *, copy: bool = False, float32: bool = False) -> np.ndarray:
-    A = _as_matrix(W, name, copy=copy, float32=float32)
-    if A.shape[0] != A.shape[1]:
-        raise MetpotError(f"{name} must be square, got shape {A.shape}")
-    return A
-
-
-def _check_K(K, n: int, name: str = "K") -> int:
-    if isinstance(K, bool) or not float(K).is_integer():
-        raise MetpotError(f"{name} must be an integer, got {K!r}")
-    K = int(K)
-    if K < 1:
-        raise MetpotError(f"{name} must be >= 1, got {K}")
-    if K >= n:
-        raise MetpotError(f"{name}={K} must be smaller than the number of samples ({n})")
-    return K
-
-
-def _check_positive(value, name: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise MetpotError(f"{name} must be a positive number, got {value!r}")
-    return value
-
-
-def _check_t(t) -> int:
-    if isinstance(t, bool) or not float(t).is_integer() or int(t) < 0:
-        raise MetpotError(f"t (number of fusion iterations) must be an integer >= 0, got {t!r}")
-    return int(t)
-
-
-def _as_views(views, name: str = "views") -> list[np.ndarray]:
-    if isinstance(views, np.ndarray | pd.DataFrame):
-        views = [views]
-    views = list(views)
-    if not views:
-        raise MetpotError(f"{name} is empty: give at least one data matrix")
-    out = [_as_matrix(v, f"{name}[{i}]") for i, v in enumerate(views)]
-    n = out[0].shape[0]
-    for i, v in enumerate(out[1:], start=1):
-        if v.shape[0] != n:
-            raise MetpotError(
-                f"{name}[{i}] has {v.shape[0]} samples but {name}[0] has {n}: "
-                "all views must hold the same samples (rows)"
-            )
-    return out
+# private names of metpot.spectral and metpot._snf_inputs that tests and benchmarks reach
+# through this module
+_EPS = _spectral._EPS
+_discretisation = _spectral._discretisation
+_estimate_eigenvalues = _spectral._estimate_eigenvalues
+_lanczos = _spectral._lanczos
+_laplacian_eigenpairs = _spectral._laplacian_eigenpairs
+_laplacian_sym = _spectral._laplacian_sym
+_use_lanczos = _spectral._use_lanczos
 
 
 # ------------------------------------------------------------------ preprocessing
@@ -482,346 +426,6 @@ def fuse(
         _k.normalize_rows(fused, fused)
         _k.symmetrize(fused, 1.0)
     return fused
-
-
-# ------------------------------------------------------------------ spectral tools
-
-SOLVERS = ("auto", "dense", "lanczos")
-LANCZOS_MIN_SAMPLES = 500
-"""From this many samples on, ``solver="auto"`` uses Lanczos instead of the dense solver.
-
-Measured with ``bench/bench_clusters.py``: below a few hundred samples LAPACK's dense
-tridiagonal reduction is as fast and reproduces SNFtool's eigenvectors bit for bit more
-often; above, Lanczos wins by a factor that grows with n (its cost is O(n^2) per iteration
-and it needs only the few eigenpairs the clustering uses).
-"""
-
-
-def _check_solver(solver: str) -> str:
-    if solver not in SOLVERS:
-        raise MetpotError(f"unknown eigen solver {solver!r}; expected one of {', '.join(SOLVERS)}")
-    return solver
-
-
-def _laplacian_sym(W: np.ndarray) -> np.ndarray:
-    """``D^-1/2 (D - W) D^-1/2`` with zero degrees set to eps, as SNFtool builds it."""
-    d = W.sum(axis=1)
-    d[d == 0] = _EPS
-    L = -W
-    L[np.diag_indices_from(L)] += d
-    dis = 1.0 / np.sqrt(d)
-    L *= dis[:, None]
-    L *= dis[None, :]
-    return L
-
-
-def _laplacian_inplace(A: np.ndarray) -> np.ndarray:
-    """:func:`_laplacian_sym` overwriting ``A`` (the same operations, the same bits)."""
-    d = A.sum(axis=1)
-    d[d == 0] = _EPS
-    np.negative(A, out=A)
-    A[np.diag_indices_from(A)] += d
-    dis = 1.0 / np.sqrt(d)
-    A *= dis[:, None]
-    A *= dis[None, :]
-    return A
-
-
-def _use_lanczos(solver: str, n: int, n_pairs: int) -> bool:
-    if solver == "dense" or n_pairs >= n - 1:  # ARPACK needs fewer pairs than n
-        return False
-    return solver == "lanczos" or n >= LANCZOS_MIN_SAMPLES
-
-
-def _lanczos(A: np.ndarray, n_pairs: int, vectors: bool):
-    """The ``n_pairs`` smallest eigenpairs of the normalised Laplacian of ``A`` by Lanczos.
-
-    ``L = I - D^-1/2 A D^-1/2`` (degrees as :func:`_laplacian_sym`, zero degrees set to
-    eps): its smallest eigenvalues are ``1 - m`` for the largest ``m`` of
-    ``D^-1/2 A D^-1/2``, which ARPACK finds from products with ``A`` alone (no N x N
-    Laplacian is formed). Fixed start vector and ``tol=0`` (machine precision): the
-    result is deterministic and agrees with the dense solver to rounding. A float32 ``A``
-    (a consensus resample's fusion) is read as it is, its products accumulated in float64:
-    the same numbers as its float64 copy, at half the memory traffic.
-    Returns ascending eigenvalues (and the matching eigenvectors as columns).
-    """
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    n = A.shape[0]
-    d = A.sum(axis=1, dtype=np.float64)
-    d[d == 0] = _EPS
-    dis = 1.0 / np.sqrt(d)
-    if A.dtype == np.float32:
-        buf = np.empty(n)
-
-        def product(y):
-            _k.matvec_f32(A, y, buf)
-            return buf.copy()
-    else:
-
-        def product(y):
-            return A @ y
-
-    def matvec(x):
-        x = np.asarray(x, dtype=np.float64).reshape(-1)
-        return dis * product(dis * x)
-
-    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    v0 = np.random.default_rng(20260101).standard_normal(n)
-    out = eigsh(
-        op, k=n_pairs, which="LA", v0=v0, tol=0, maxiter=max(1000, 20 * n),
-        return_eigenvectors=vectors,
-    )  # fmt: skip
-    mu, vec = out if vectors else (out, None)
-    order = np.argsort(-mu, kind="stable")  # descending m = ascending 1 - m
-    lam = 1.0 - mu[order]
-    return (lam, vec[:, order]) if vectors else lam
-
-
-def _laplacian_eigenpairs(W, n_pairs: int, solver: str):
-    """Ascending eigenvalues and eigenvectors ``0 .. n_pairs - 1`` of SNFtool's Laplacian."""
-    A = _as_square(W, "W", float32=True)
-    if _use_lanczos(solver, A.shape[0], n_pairs):
-        return _lanczos(A, n_pairs, True)
-    L = _laplacian_sym(A.astype(np.float64, copy=False))
-    return scipy.linalg.eigh(L, subset_by_index=[0, n_pairs - 1], driver="evr", overwrite_a=True)
-
-
-def _discretisation(U: np.ndarray) -> np.ndarray:
-    """Yu-Shi discretisation of SNFtool; returns the 0-based argmax column of each row."""
-    U = U / np.sqrt((U**2).sum(axis=1))[:, None]
-    n, k = U.shape
-    R = np.zeros((k, k))
-    R[:, 0] = U[round(n / 2) - 1]  # R's round(): half to even, like Python's
-    c = np.zeros(n)
-    for j in range(1, k):
-        c += np.abs(U @ R[:, j - 1])
-        R[:, j] = U[int(np.argmin(c))]
-    last = 0.0
-    for _ in range(20):
-        labels = np.argmax(U @ R, axis=1)
-        Y = np.zeros((n, k))
-        Y[np.arange(n), labels] = 1.0
-        u, s, vt = np.linalg.svd(Y.T @ U)
-        ncut = 2.0 * (n - s.sum())
-        if abs(ncut - last) < _EPS:
-            break
-        last = ncut
-        R = vt.T @ u.T
-    return labels
-
-
-def _labels_from_eigenpairs(lam: np.ndarray, vec: np.ndarray, k: int) -> np.ndarray:
-    """SNFtool type-3 labels for ``k`` clusters from the ascending eigenpairs 0..k+1."""
-    n = vec.shape[0]
-    hi = min(n - 1, k + 1)
-    lam, vec = lam[: hi + 1], vec[:, : hi + 1]
-    # R: eigen() returns decreasing eigenvalues, then a stable sort by |value|
-    lam, vec = lam[::-1], vec[:, ::-1]
-    order = np.argsort(np.abs(lam), kind="stable")[:k]
-    U = vec[:, order]
-    U = U / np.sqrt((U**2).sum(axis=1))[:, None]
-    return (_discretisation(U) + 1).astype(np.int64)
-
-
-def spectral_clusterings(W, ks: Iterable[int], solver: str = "auto") -> dict[int, np.ndarray]:
-    """:func:`spectral_clustering` for several numbers of clusters, one eigen-decomposition.
-
-    The eigenpairs ``0 .. max(ks) + 1`` of the Laplacian are computed once and every k
-    takes the ones SNFtool would (its k eigenvectors with the smallest ``|eigenvalue|``
-    among the first k + 2).
-
-    Parameters
-    ----------
-    W : array_like, shape (n, n)
-        Similarity network, e.g. :func:`fuse` output.
-    ks : iterable of int
-        Numbers of clusters, each ``1 <= k < n``.
-    solver : {"auto", "dense", "lanczos"}
-        ``"dense"``: LAPACK ``dsyevr`` on the Laplacian for the eigenpairs needed only;
-        ``"lanczos"``: ARPACK on products with ``W`` (no N x N Laplacian, O(n^2) per
-        iteration); ``"auto"``: Lanczos from :data:`LANCZOS_MIN_SAMPLES` samples on. Both
-        agree to rounding (last digits); the partitions are the same unless two
-        eigenvalues tie to rounding.
-
-    Returns
-    -------
-    dict
-        k -> labels 1..k (numpy.ndarray of int, shape (n,)), in the order of ``ks``.
-    """
-    _check_solver(solver)
-    A = _as_square(W, "W", float32=True)
-    n = A.shape[0]
-    try:
-        k_list = [int(k) for k in ks]
-    except (TypeError, ValueError):
-        raise MetpotError(f"numbers of clusters must be integers, got {ks!r}") from None
-    if not k_list:
-        raise MetpotError("spectral_clusterings needs at least one number of clusters")
-    k_list = [_check_K(k, n, "n_clusters") for k in k_list]
-    n_pairs = min(n, max(k_list) + 2)
-    lam, vec = _laplacian_eigenpairs(A, n_pairs, solver)
-    return {k: _labels_from_eigenpairs(lam, vec, k) for k in k_list}
-
-
-def spectral_clustering(W, n_clusters: int, solver: str = "auto") -> np.ndarray:
-    """Spectral clustering of a similarity network (SNFtool ``spectralClustering``, type 3).
-
-    Normalised Laplacian ``D^-1/2 (D - W) D^-1/2``, the ``n_clusters`` eigenvectors with
-    the smallest absolute eigenvalues, rows normalised to unit length, then Yu-Shi
-    discretisation (deterministic; eigenvector signs do not matter).
-
-    Parameters
-    ----------
-    W : array_like, shape (n, n)
-        Similarity network, e.g. :func:`fuse` output.
-    n_clusters : int
-        Number of clusters, ``1 <= n_clusters < n``.
-    solver : {"auto", "dense", "lanczos"}
-        Eigen solver, see :func:`spectral_clusterings`.
-
-    Returns
-    -------
-    numpy.ndarray of int, shape (n,)
-        Labels 1..n_clusters.
-    """
-    return next(iter(spectral_clusterings(W, [n_clusters], solver).values()))
-
-
-def _candidates(candidates) -> list[int]:
-    try:
-        cands = [int(c) for c in candidates]
-    except (TypeError, ValueError):
-        raise MetpotError(f"candidates must be integers, got {candidates!r}") from None
-    if any(c < 1 for c in cands):
-        raise MetpotError(f"candidate cluster numbers must be >= 1, got {cands}")
-    cands = [c for c in cands if c > 1]  # SNFtool: "we always assume more than one cluster"
-    if not cands:
-        raise MetpotError(f"candidates {list(candidates)} hold no cluster number above 1")
-    return cands
-
-
-def _estimate_eigenvalues(W, n_values: int, solver: str) -> np.ndarray:
-    """Ascending eigenvalues ``0 .. n_values - 1`` of the Laplacian of SNFtool's
-    ``estimateNumberOfClustersGivenGraph``: ``(W + W^T) / 2`` with a zero diagonal."""
-    W = _as_square(W, "W")
-    n = W.shape[0]
-    A = np.empty_like(W)
-    for i0 in range(0, n, 256):  # (W + t(W)) / 2 as R computes it, in row blocks
-        np.add(W[i0 : i0 + 256], W[:, i0 : i0 + 256].T, out=A[i0 : i0 + 256])
-        A[i0 : i0 + 256] /= 2
-    np.fill_diagonal(A, 0.0)
-    if _use_lanczos(solver, A.shape[0], n_values):
-        return _lanczos(A, n_values, False)
-    L = _laplacian_inplace(A)
-    lam = scipy.linalg.eigh(
-        L, eigvals_only=True, subset_by_index=[0, n_values - 1], driver="evr", overwrite_a=True
-    )
-    return np.sort(lam)
-
-
-def cluster_number_scores(
-    W, candidates: Iterable[int] = range(2, 6), variant: str = "snftool-2.3", solver: str = "auto"
-) -> pd.DataFrame:
-    """Eigen-gap and rotation cost of every candidate number of clusters.
-
-    The two heuristics of SNFtool ``estimateNumberOfClustersGivenGraph``: on the
-    normalised Laplacian of ``W`` (symmetrised, diagonal zeroed) with ascending
-    eigenvalues ``l_1 <= l_2 <= ...``, the eigen-gap of k is ``|l_{k+1} - l_k|``
-    (``snftool-2.2`` multiplies it by ``(1 - l_k) / (1 - l_{k+1})``; highest best) and
-    the rotation cost ``(1 - l_{k+1}) / (1 - l_k) * n / (1 + eps)`` (lowest best; the
-    discretised eigenvectors are 0/1, so the cost does not depend on them). Only the
-    eigenvalues ``l_1 .. l_{max(candidates) + 1}`` are computed.
-
-    Parameters
-    ----------
-    W : array_like, shape (n, n)
-        Similarity network.
-    candidates : iterable of int
-        Numbers of clusters to score (1 is dropped, as in SNFtool).
-    variant : {"snftool-2.3", "snftool-2.2"}
-    solver : {"auto", "dense", "lanczos"}
-        Eigen solver, see :func:`spectral_clusterings`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per candidate, in the given order: ``n_clusters``, ``eigengap``,
-        ``rotation_cost``, ``eigengap_rank`` and ``rotation_cost_rank`` (1 = best; ties
-        keep the candidate order).
-    """
-    variant = _check_variant(variant)
-    _check_solver(solver)
-    cands = _candidates(candidates)
-    A = _as_square(W, "W")
-    n = A.shape[0]
-    if max(cands) >= n:
-        raise MetpotError(f"candidate {max(cands)} clusters is not below the {n} samples")
-    lam = _estimate_eigenvalues(A, max(cands) + 1, solver)
-    ks = np.asarray(cands)
-    gap = np.abs(lam[ks] - lam[ks - 1])
-    if variant == "snftool-2.2":
-        gap = gap * (1 - lam[ks - 1]) / (1 - lam[ks])
-    total = n * (1.0 / (1.0 + _EPS))
-    rot = (1 - lam[ks]) / (1 - lam[ks - 1]) * total
-    gap_rank = np.empty(len(ks), np.int64)
-    gap_rank[np.argsort(-gap, kind="stable")] = np.arange(1, len(ks) + 1)
-    rot_rank = np.empty(len(ks), np.int64)
-    rot_rank[np.argsort(rot, kind="stable")] = np.arange(1, len(ks) + 1)
-    return pd.DataFrame(
-        {
-            "n_clusters": ks,
-            "eigengap": gap,
-            "rotation_cost": rot,
-            "eigengap_rank": gap_rank,
-            "rotation_cost_rank": rot_rank,
-        }
-    )
-
-
-def estimates_from_scores(scores: pd.DataFrame) -> tuple[int, int | None, int, int | None]:
-    """The four SNFtool estimates from a :func:`cluster_number_scores` table.
-
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        Output of :func:`cluster_number_scores`.
-
-    Returns
-    -------
-    tuple of int
-        ``(eigengap_best, eigengap_second, rotation_cost_best, rotation_cost_second)``;
-        the second-best values are None when only one candidate was scored.
-    """
-    by_gap = scores.sort_values("eigengap_rank")["n_clusters"].tolist()
-    by_rot = scores.sort_values("rotation_cost_rank")["n_clusters"].tolist()
-    second = lambda xs: int(xs[1]) if len(xs) > 1 else None  # noqa: E731
-    return int(by_gap[0]), second(by_gap), int(by_rot[0]), second(by_rot)
-
-
-def estimate_n_clusters(
-    W, candidates: Iterable[int] = range(2, 6), variant: str = "snftool-2.3", solver: str = "auto"
-) -> tuple[int, int | None, int, int | None]:
-    """Best numbers of clusters (SNFtool ``estimateNumberOfClustersGivenGraph``).
-
-    Parameters
-    ----------
-    W : array_like, shape (n, n)
-        Similarity network.
-    candidates : iterable of int
-        Numbers of clusters to consider.
-    variant : {"snftool-2.3", "snftool-2.2"}
-        ``snftool-2.2`` weights the eigen-gap (see :func:`cluster_number_scores`).
-    solver : {"auto", "dense", "lanczos"}
-        Eigen solver, see :func:`spectral_clusterings`.
-
-    Returns
-    -------
-    tuple of int
-        ``(eigengap_best, eigengap_second, rotation_cost_best, rotation_cost_second)``;
-        the second-best values are None when only one candidate is given.
-    """
-    return estimates_from_scores(cluster_number_scores(W, candidates, variant, solver))
 
 
 # --------------------------------------------------------------- high-level paths

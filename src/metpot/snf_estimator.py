@@ -11,13 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from metpot.clusters import choose_n_clusters
+from metpot._snf_inputs import _check_variant
 from metpot.errors import MetpotError
-from metpot.snf import (
-    _check_variant,
+from metpot.snf import snf_pipeline
+from metpot.spectral import (
+    choose_n_clusters,
     cluster_number_scores,
     estimate_n_clusters,
-    snf_pipeline,
     spectral_clustering,
 )
 
