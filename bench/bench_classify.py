@@ -131,8 +131,9 @@ def main() -> None:
         layers, truth, crs, os_ = demo_inputs(args.patients, args.seed)
     base = baseline_module(args.baseline)
     models = args.models.split(",")
-    default = list(C.resolve_config({})["models"])
-    old_default = list(base.resolve_config({})["models"])
+    # the classifiers of each default (a categorical target: survival models do not apply)
+    default = [m for m in C.resolve_config({})["models"] if m in C.CLASSIFIERS]
+    old_default = [m for m in base.resolve_config({})["models"] if m in base.CLASSIFIERS]
     first_way = f"baseline {args.baseline}, its default ({len(old_default)} models)"
     ways = {} if args.no_baseline else {first_way: (base, old_default)}
     if models != old_default and not args.no_baseline:
