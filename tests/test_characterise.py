@@ -13,9 +13,9 @@ from scipy.stats import kruskal, mannwhitneyu
 
 from metpot import characterise as ch
 from metpot import manifest
-from metpot.characterise_plots import gene_set_plot, marker_heatmap
 from metpot.config import load_config
 from metpot.errors import DataWarning, MetpotError
+from metpot.plots import gene_set_plot, marker_heatmap
 
 ROOT = Path(__file__).resolve().parents[1]
 

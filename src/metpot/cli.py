@@ -730,9 +730,9 @@ def cmd_sweep(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
 
 def cmd_characterise(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     from metpot import characterise as ch
-    from metpot.characterise_plots import gene_set_plot, marker_heatmap
     from metpot.config import layer_preprocess
     from metpot.manifest import characterise_layer, gene_sets
+    from metpot.plots import gene_set_plot, marker_heatmap
 
     ccfg = {"top": 20, "fdr": 0.05, **(cfg.get("characterise") or {})}
     top_n, fdr = int(ccfg["top"]), float(ccfg["fdr"])

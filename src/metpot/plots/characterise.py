@@ -1,7 +1,7 @@
 """Figures of the subtype characterisation: marker heatmaps and gene-set scores by subtype.
 
-Drawn with the style, palette and subtype colours of :mod:`metpot.plots` (the same subtype
-has the same colour in every figure) and written with :func:`metpot.plots.save_figure`.
+Drawn with the style, palette and subtype colours of :mod:`metpot.plots.theme` (the same
+subtype has the same colour in every figure) and written with :func:`metpot.plots.save_figure`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,26 @@ import matplotlib.patches
 import numpy as np
 import pandas as pd
 
-from metpot.plots import _new_figure, _subtype_colors, styled
+from metpot.plots.theme import _new_figure, _subtype_colors, styled
 
-__all__ = ["format_fdr", "gene_set_plot", "marker_heatmap"]
+__all__ = ["Z_LIMIT", "format_fdr", "gene_set_plot", "marker_heatmap"]
 
 Z_LIMIT = 3.0
 """Row z-scores of the marker heatmap are clipped to +-Z_LIMIT."""
 
 
 def format_fdr(q: float) -> str:
-    """Format an FDR for a figure (``FDR = 0.012``, ``FDR < 0.001``, ``FDR = NA``)."""
+    """Format an FDR for a figure (``FDR = 0.012``, ``FDR < 0.001``, ``FDR = NA``).
+
+    Parameters
+    ----------
+    q : float
+        The FDR (``None`` or NaN print as ``FDR = NA``).
+
+    Returns
+    -------
+    str
+    """
     if q is None or not np.isfinite(q):
         return "FDR = NA"
     if q < 0.001:
