@@ -295,6 +295,56 @@ def test_same_folds_for_every_model_and_the_crs(small_fit):
     assert {"harrell_c", "uno_c", "integrated_brier"} <= set(b["rows"]["metric"])
 
 
+def _sksurv_uno(t_tr, e_tr, t, e, risk, tau):
+    from sksurv.metrics import concordance_index_ipcw
+
+    y_tr, y = C._surv_array(t_tr, e_tr), C._surv_array(t, e)
+    return concordance_index_ipcw(y_tr, y, np.asarray(risk, float), tau=tau, tied_tol=0.0)[0]
+
+
+def test_uno_c_of_a_test_fold_is_scikit_survivals_with_the_training_censoring():
+    from metpot.classify.metrics import UNO_TAU_QUANTILE, _survival_metrics, uno_tau
+
+    rng = np.random.default_rng(11)
+    t = rng.exponential(30, 200)
+    e = rng.random(200) < 0.6
+    risk = np.round(rng.normal(size=200) - 0.02 * t, 1)  # tied risks
+    for seed in range(4):
+        test = np.random.default_rng(seed).permutation(200) < 50
+        y_tr, y_te = C._surv_array(t[~test], e[~test]), C._surv_array(t[test], e[test])
+        got = _survival_metrics(y_tr, y_te, risk[test], None, [], [])["uno_c"]
+        tau = float(np.quantile(t[~test], UNO_TAU_QUANTILE))
+        assert uno_tau(t[~test]) == tau < t[~test].max()
+        ref = _sksurv_uno(t[~test], e[~test], t[test], e[test], risk[test], tau)
+        assert got == pytest.approx(ref, rel=1e-12, abs=0)
+
+
+def test_compare_with_crs_uno_c_uses_each_folds_training_patients(small_fit):
+    from metpot.classify.metrics import uno_tau
+
+    res = small_fit[0]
+    pred = res["predictions"]
+    pred = pred[np.isfinite(pred["lp_crs"])]
+    vals = []
+    for (rep, fold), fg in pred.groupby(["repeat", "fold"]):
+        tr = pred[(pred["repeat"] == rep) & (pred["fold"] != fold)]
+        t_tr, e_tr = tr["outcome_time"], tr["outcome_event"].astype(bool)
+        vals.append(_sksurv_uno(t_tr, e_tr, fg["outcome_time"], fg["outcome_event"],
+                                fg["lp_crs"], uno_tau(t_tr)))  # fmt: skip
+    table = C.compare_with_crs(res["predictions"], 5)["table"]
+    row = table[(table["metric"] == "uno_c") & (table["predictor"] == "crs")].iloc[0]
+    assert row["estimate"] == pytest.approx(np.mean(vals), rel=1e-12, abs=0)
+
+
+def test_readme_states_the_uno_truncation_rule():
+    from pathlib import Path
+
+    from metpot.classify.metrics import UNO_TAU_QUANTILE
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"tau = the {UNO_TAU_QUANTILE:g} quantile" in " ".join(readme.split())
+
+
 def test_refit_is_deterministic(small_fit):
     res, layers, target, crs, surv, cfg = small_fit
     again = C.fit_one(target, "logistic", "signature", layers, cfg, crs=crs, outcome=surv)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from metpot import survival as sv
+from metpot.errors import MetpotError
 
 # ---------------------------------------------------------------------------------------------
 # the previous implementation (n x n comparison matrices), kept here as the reference
@@ -31,9 +32,15 @@ def _censoring_km_left_ref(t, e):
     return np.r_[1.0, ks][np.searchsorted(kt, t, side="left")]
 
 
-def _uno_ref(t, e, r, tau=None):
+def _uno_ref(t, e, r, tau=None, train=None):
+    """Pairwise Uno's C; ``train`` (time, event): the censoring Kaplan-Meier of those."""
     t, e, r = np.asarray(t, float), np.asarray(e, bool), np.asarray(r, float)
-    g = _censoring_km_left_ref(t, e)
+    if train is None:
+        g = _censoring_km_left_ref(t, e)
+    else:
+        km = sv.kaplan_meier(train[0], ~np.asarray(train[1], bool), conf_type="none")
+        kt, ks = km["time"].to_numpy(), km["surv"].to_numpy()
+        g = np.r_[1.0, ks][np.searchsorted(kt, t, side="left")]
     ok = e & (g > 0)
     if tau is not None:
         ok &= t < tau
@@ -218,13 +225,14 @@ def test_concordance_table_accepts_a_dataframe_and_is_deterministic():
 # ---------------------------------------------------------------------------------------------
 
 
-def _sksurv(t, e, r, tau=None):
+def _sksurv(t, e, r, tau=None, train=None, tied_tol=0.0):
     # scikit-survival is a test dependency; imported here so that only these tests need it
     from sksurv.metrics import concordance_index_ipcw
     from sksurv.util import Surv
 
     y = Surv.from_arrays(event=e, time=t)
-    return concordance_index_ipcw(y, y, r, tau=tau, tied_tol=0.0)[0]
+    y_train = y if train is None else Surv.from_arrays(event=train[1], time=train[0])
+    return concordance_index_ipcw(y_train, y, r, tau=tau, tied_tol=tied_tol)[0]
 
 
 def _data_no_death_censoring_ties(seed, n):
@@ -249,15 +257,17 @@ def test_uno_agrees_with_scikit_survival_without_death_censoring_ties(seed, tau_
     assert sv.uno_c(t, e, r, tau=tau) == pytest.approx(_sksurv(t, e, r, tau), rel=1e-12, abs=0)
 
 
-def _uno_sksurv_convention(t, e, r, tau=None):
+def _uno_sksurv_convention(t, e, r, tau=None, train=None):
     """Uno's C with scikit-survival's conventions at death/censoring ties: a censoring at the
-    death time is comparable, and the weight is G(T_i)^-2 from a censoring Kaplan-Meier in
-    which the deaths at a time leave the risk set before the censorings."""
-    ts = np.unique(t)
-    at_risk = np.array([(t >= s).sum() - ((t == s) & e).sum() for s in ts])
-    censored = np.array([((t == s) & ~e).sum() for s in ts])
+    death time is comparable, and the weight is G(T_i)^-2 from a censoring Kaplan-Meier (of
+    ``train``, default of the patients evaluated) in which the deaths at a time leave the risk
+    set before the censorings."""
+    tt, et = (t, e) if train is None else train
+    ts = np.unique(tt)
+    at_risk = np.array([(tt >= s).sum() - ((tt == s) & et).sum() for s in ts])
+    censored = np.array([((tt == s) & ~et).sum() for s in ts])
     g_at = np.cumprod(1 - np.divide(censored, at_risk, out=np.zeros(ts.size), where=censored > 0))
-    g = g_at[np.searchsorted(ts, t)]
+    g = np.r_[1.0, g_at][np.searchsorted(ts, t, side="right")]
     ok = e if tau is None else e & (t < tau)
     w = np.where(ok, 1 / np.where(ok, g, 1.0) ** 2, 0.0)
     comp = ok[:, None] & ((t[:, None] < t[None, :]) | ((t[:, None] == t[None, :]) & ~e[None, :]))
@@ -277,3 +287,98 @@ def test_uno_convention_difference_from_scikit_survival_is_only_death_censoring_
     ours = sv.uno_c(t, e, r)
     assert ours == pytest.approx(_uno_ref(t, e, r), rel=1e-12, abs=0)
     assert abs(ours - theirs) > 1e-6  # the conventions really differ here
+
+
+# ---------------------------------------------------------------------------------------------
+# Uno's C of a test fold: censoring distribution of the training patients (cross-validation)
+# ---------------------------------------------------------------------------------------------
+
+
+def _split(seed, n, ties_across=False):
+    """A random train/test split (test ~1/3) of data with deaths tied with deaths, censorings
+    with censorings and tied risks; with ``ties_across``, integer times for all (a test death
+    shares its time with training censorings)."""
+    if ties_across:
+        t, e, r = _data(seed, n, time_digits=0)
+    else:
+        t, e, r = _data_no_death_censoring_ties(seed, n)
+    test = np.random.default_rng(seed + 100).random(n) < 1 / 3
+    return (t[test], e[test], r[test]), (t[~test], e[~test])
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("seed", range(8))
+def test_uno_with_training_censoring_agrees_with_scikit_survival(seed):
+    """concordance_index_ipcw(survival_train, survival_test, risk, tau): the censoring
+    Kaplan-Meier of the training patients, at the cross-validation's tau rule."""
+    from metpot.classify.metrics import _uno_fold, uno_tau
+
+    (t, e, r), train = _split(seed, [60, 150, 400, 1000][seed % 4])
+    assert len(np.unique(t[e])) < e.sum() and len(np.unique(r)) < r.size  # ties present
+    assert np.isin(t[e], train[0][train[1]]).any()  # test deaths tied with training deaths
+    assert not np.isin(t[e], train[0][~train[1]]).any()
+    tau = uno_tau(train[0])
+    ours = sv.uno_c(t, e, r, tau=tau, train_time=train[0], train_event=train[1])
+    assert ours == pytest.approx(_sksurv(t, e, r, tau, train), rel=1e-12, abs=0)
+    # default tied_tol (1e-8) too: the risks differ by 0 or >= 0.1
+    assert ours == pytest.approx(_sksurv(t, e, r, tau, train, tied_tol=1e-8), rel=1e-12, abs=0)
+    assert ours == pytest.approx(_uno_ref(t, e, r, tau, train), rel=1e-12, abs=0)
+    assert _uno_fold(train[0], train[1], t, e, r) == ours
+    # another truncation, inside the training follow-up
+    tau2 = float(np.quantile(t[e], 0.5))
+    ours2 = sv.uno_c(t, e, r, tau=tau2, train_time=train[0], train_event=train[1])
+    assert ours2 == pytest.approx(_sksurv(t, e, r, tau2, train), rel=1e-12, abs=0)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("seed", range(3))
+def test_uno_with_training_censoring_differs_from_scikit_survival_only_by_its_tie_convention(seed):
+    """Integer times: test deaths tied with censorings (test or training). The two
+    conventions of ``uno_c``'s docstring, each against its pairwise formula."""
+    (t, e, r), train = _split(seed + 30, 400, ties_across=True)
+    assert np.isin(t[e], train[0][~train[1]]).any()
+    tau = float(np.quantile(train[0], 0.8))
+    ours = sv.uno_c(t, e, r, tau=tau, train_time=train[0], train_event=train[1])
+    theirs = _sksurv(t, e, r, tau, train)
+    assert ours == pytest.approx(_uno_ref(t, e, r, tau, train), rel=1e-12, abs=0)
+    assert theirs == pytest.approx(_uno_sksurv_convention(t, e, r, tau, train), rel=1e-12, abs=0)
+    assert 0 < abs(ours - theirs) < 0.02
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_uno_with_its_own_censoring_as_training_is_the_whole_cohort_value(seed):
+    t, e, r = _data(seed, 300)
+    for tau in (None, float(np.quantile(t, 0.7))):
+        own = sv.uno_c(t, e, r, tau=tau)
+        assert sv.uno_c(t, e, r, tau=tau, train_time=t, train_event=e) == pytest.approx(
+            own, rel=1e-15, abs=0
+        )
+
+
+def test_uno_test_fold_censoring_differs_from_training_censoring():
+    """A ~50-patient test fold: its own censoring Kaplan-Meier is not the training one."""
+    from metpot.classify.metrics import _uno_fold, uno_tau
+
+    rng = np.random.default_rng(5)
+    n = 250
+    death, cens = rng.exponential(40, n), rng.uniform(5, 120, n)
+    t, e = np.minimum(death, cens), death <= cens
+    r = -death + rng.normal(0, 30, n)
+    test = np.arange(n) < 50
+    tt, et, rt = t[test], e[test], r[test]
+    tau = uno_tau(t[~test])
+    own = sv.uno_c(tt, et, rt, tau=tau)
+    trained = _uno_fold(t[~test], e[~test], tt, et, rt)
+    assert trained == pytest.approx(_sksurv(tt, et, rt, tau, (t[~test], e[~test])), rel=1e-12)
+    assert abs(own - trained) > 1e-3
+
+
+def test_uno_training_censoring_errors():
+    t, e, r = np.array([1.0, 2.0, 5.0]), np.array([True, True, False]), np.array([3, 2, 1.0])
+    with pytest.raises(MetpotError, match="train_time and train_event"):
+        sv.uno_c(t, e, r, train_time=t)
+    # a death after the training follow-up: the training censoring distribution is unknown
+    with pytest.raises(MetpotError, match="longest follow-up"):
+        sv.uno_c(t, e, r, train_time=[1.5, 1.8], train_event=[0, 1])
+    # ... unless tau leaves it out
+    assert sv.uno_c(t, e, r, tau=1.9, train_time=[1.5, 1.8], train_event=[0, 1]) == 1.0

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from metpot.classify.inputs import _surv_array
-from metpot.classify.metrics import CI_METHOD, _clip, _t_interval, _t_test
+from metpot.classify.metrics import CI_METHOD, _clip, _t_interval, _t_test, _uno_fold
 from metpot.classify.models import CoxPH
 
 
@@ -144,10 +144,12 @@ def compare_with_crs(
 
     Uses the out-of-fold Cox linear predictors that :func:`fit_one` computed inside each outer
     training fold (``lp_crs``, ``lp_molecular``, ``lp_crs_molecular``). Harrell's and Uno's C
-    are computed per outer test fold on the patients with a CRS and an outcome; differences
-    are paired over folds; estimates, 95 % CIs and the two-sided p-value use the corrected
-    resampled t (Nadeau & Bengio 2003). Decision curves pool each repeat's out-of-fold
-    predicted risks (``p_*``) and average the net benefit over repeats.
+    are computed per outer test fold on the patients with a CRS and an outcome (Uno's with the
+    censoring distribution of the fold's training patients, the repeat's other folds, and
+    truncated at :func:`~metpot.classify.metrics.uno_tau`); differences are paired over folds;
+    estimates, 95 % CIs and the two-sided p-value use the corrected resampled t (Nadeau &
+    Bengio 2003). Decision curves pool each repeat's out-of-fold predicted risks (``p_*``) and
+    average the net benefit over repeats.
 
     Parameters
     ----------
@@ -167,7 +169,7 @@ def compare_with_crs(
         ci_low, ci_high, p_value, n_patients, n_folds, ci_method``; ``"decision_curve"``:
         ``target, model, feature_set, landmark, threshold, strategy, net_benefit``.
     """
-    from metpot.survival import harrell_c, uno_c
+    from metpot.survival import harrell_c
 
     ratio = 1.0 / (n_splits - 1)
     if "lp_crs" not in predictions.columns:
@@ -178,14 +180,20 @@ def compare_with_crs(
         if grp.empty:
             continue
         per = {p: {"harrell_c": [], "uno_c": []} for p in _PREDICTORS}
-        for _, fg in grp.groupby(["repeat", "fold"], sort=True):
+        for (rep, fold), fg in grp.groupby(["repeat", "fold"], sort=True):
             t = fg["outcome_time"].to_numpy(float)
             e = fg["outcome_event"].to_numpy(bool)
+            # the fold's training patients: the repeat's other folds (those the Cox models of
+            # this fold were fitted on), for the censoring distribution of Uno's C
+            tg_ = grp[(grp["repeat"] == rep) & (grp["fold"] != fold)]
+            t_tr = tg_["outcome_time"].to_numpy(float)
+            e_tr = tg_["outcome_event"].to_numpy(bool)
             for p, col in _PREDICTORS.items():
                 r = fg[col].to_numpy(float)
                 ok = e.any()
                 per[p]["harrell_c"].append(harrell_c(t, e, r) if ok else np.nan)
-                per[p]["uno_c"].append(uno_c(t, e, r) if ok else np.nan)
+                uno = _uno_fold(t_tr, e_tr, t, e, r) if ok and t_tr.size else np.nan
+                per[p]["uno_c"].append(uno)
         n_pat = int(grp["sample"].nunique())
         common = {"target": tg, "model": md, "feature_set": fs, "n_patients": n_pat,
                   "ci_method": CI_METHOD}  # fmt: skip

@@ -37,6 +37,28 @@ def _classification_metrics(y_true, proba: np.ndarray, classes: list) -> dict[st
 
 
 
+#: Uno's C of a test fold truncates at ``tau`` = this quantile of the training patients'
+#: follow-up times (deaths and censorings): at least ~20 % of them are still at risk before
+#: tau, so the censoring weights G(t-)^-2 stay below ~25, and every weighted test death lies
+#: within the training follow-up, where the training censoring distribution is known.
+UNO_TAU_QUANTILE = 0.8
+
+
+def uno_tau(train_time) -> float:
+    """Truncation time of Uno's C on a test fold: the :data:`UNO_TAU_QUANTILE` quantile
+    (numpy's linear interpolation) of the training patients' follow-up times."""
+    return float(np.quantile(np.asarray(train_time, dtype=float), UNO_TAU_QUANTILE))
+
+
+def _uno_fold(train_time, train_event, time, event, risk) -> float:
+    """Uno's C of a test fold: censoring distribution from the training patients, truncated
+    at :func:`uno_tau` of their follow-up (scikit-survival's ``concordance_index_ipcw``)."""
+    from metpot.survival import uno_c
+
+    return uno_c(time, event, risk, tau=uno_tau(train_time), train_time=train_time,
+                 train_event=train_event)  # fmt: skip
+
+
 def _survival_metrics(
     y_train: np.ndarray,
     y_test: np.ndarray,
@@ -47,10 +69,11 @@ def _survival_metrics(
 ) -> dict[str, float]:
     from sksurv.metrics import cumulative_dynamic_auc, integrated_brier_score
 
-    from metpot.survival import harrell_c, uno_c
+    from metpot.survival import harrell_c
 
     t, e = y_test["time"], y_test["event"]
-    out = {"harrell_c": harrell_c(t, e, risk), "uno_c": uno_c(t, e, risk)}
+    uno = _uno_fold(y_train["time"], y_train["event"], t, e, risk)
+    out = {"harrell_c": harrell_c(t, e, risk), "uno_c": uno}
     tr_max = y_train["time"][y_train["event"]].max() if y_train["event"].any() else 0
     for lt, name in zip(auc_times, auc_names, strict=True):
         value = float("nan")

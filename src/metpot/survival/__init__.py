@@ -24,7 +24,8 @@ outputs in ``../shared``:
   over the time-sorted samples).
 * :mod:`~metpot.survival.concordance`: :func:`harrell_c` --
   ``concordance(Surv(time, event) ~ risk, reverse = TRUE)``; :func:`uno_c` (IPCW, Uno et al.
-  2011); both O(n log n); :func:`concordance_table` (bootstrap CIs on shared resamples);
+  2011; the censoring distribution of the patients evaluated or of training patients); both
+  O(n log n); :func:`concordance_table` (bootstrap CIs on shared resamples);
   :func:`bootstrap_ci`.
 * :func:`survival_frame` -- validate the time/event columns of a clinical table.
 

@@ -23,14 +23,16 @@ from metpot.survival.data import _as_time_event, _risk_array
 
 
 @njit(cache=True)
-def _pair_counts(start, stop, event, ranks, n_ranks, count, tau_group, out):
+def _pair_counts(start, stop, event, ranks, n_ranks, count, tau_group, g_fixed, out):
     """Harrell and Uno sums of every predictor on one (weighted) sample.
 
     ``start``/``stop`` delimit the distinct times (ascending) of the time-sorted patients,
     ``event`` their event indicators, ``ranks`` (K x n) the dense 1-based ranks of each risk
     score, ``count`` how often each patient is counted (0 leaves it out), ``tau_group`` the
-    first distinct time not before ``tau``. Writes, per predictor, Harrell's concordant
-    (+ tied / 2) and comparable counts and Uno's weighted ones into ``out`` (K x 4).
+    first distinct time not before ``tau``, ``g_fixed`` the censoring survival G(t-) at each
+    distinct time from another sample (empty: estimated on this one). Writes, per predictor,
+    Harrell's concordant (+ tied / 2) and comparable counts and Uno's weighted ones into
+    ``out`` (K x 4).
     """
     n_groups = start.size
     # censoring Kaplan-Meier, left limit G(t-) at each distinct time: the product over the
@@ -41,6 +43,10 @@ def _pair_counts(start, stop, event, ranks, n_ranks, count, tau_group, out):
         at_risk += count[i]
     g_left = 1.0
     for gi in range(n_groups):
+        if g_fixed.size > 0:
+            if gi < tau_group and g_fixed[gi] > 0.0:
+                weight[gi] = 1.0 / (g_fixed[gi] * g_fixed[gi])
+            continue
         total = 0
         censored = 0
         for i in range(start[gi], stop[gi]):
@@ -118,16 +124,23 @@ def _prefix(tree, rank):
 
 
 @njit(cache=True)
-def _pair_counts_rows(start, stop, event, ranks, n_ranks, counts, tau_group, out):
+def _pair_counts_rows(start, stop, event, ranks, n_ranks, counts, tau_group, g_fixed, out):
     """:func:`_pair_counts` for each row of ``counts`` (B x n) into ``out`` (B x K x 4)."""
     for b in range(counts.shape[0]):
-        _pair_counts(start, stop, event, ranks, n_ranks, counts[b], tau_group, out[b])
+        _pair_counts(start, stop, event, ranks, n_ranks, counts[b], tau_group, g_fixed, out[b])
 
 
 class _Layout:
     """Patients sorted by time, and the risk ranks of each predictor, for the kernels."""
 
-    def __init__(self, t: np.ndarray, e: np.ndarray, risks: np.ndarray, tau: float | None):
+    def __init__(
+        self,
+        t: np.ndarray,
+        e: np.ndarray,
+        risks: np.ndarray,
+        tau: float | None,
+        train: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         self.order = np.argsort(t, kind="stable")
         ts = t[self.order]
         new = np.r_[True, ts[1:] != ts[:-1]]
@@ -143,6 +156,19 @@ class _Layout:
             self.n_ranks[k] = levels.size
         # deaths at the first tau_group distinct times (those before tau) are weighted
         self.tau_group = self.start.size if tau is None else int(np.sum(ts[self.start] < tau))
+        # Uno's weights from the censoring distribution of a training sample, or (empty) of
+        # each resample itself
+        self.g_fixed = np.empty(0)
+        if train is not None:
+            times = ts[self.start]
+            weighted = self.event & (ts < (np.inf if tau is None else tau))
+            if weighted.any() and ts[weighted].max() > train[0].max():
+                raise MetpotError(
+                    f"uno_c: a death at {ts[weighted].max():g} is after the training patients' "
+                    f"longest follow-up ({train[0].max():g}), where their censoring "
+                    "distribution is unknown; choose tau at most that follow-up"
+                )
+            self.g_fixed = _censoring_left(*train, times)
 
     def sums(self, resamples: Iterable[np.ndarray], block: int = 64) -> np.ndarray:
         """(B x K x 4) sums for each resample (patient indices, original order)."""
@@ -155,9 +181,20 @@ class _Layout:
                 counts[b] = np.bincount(idx, minlength=n)[self.order]
             out = np.empty((len(first), self.ranks.shape[0], 4))
             args = (self.start, self.stop, self.event, self.ranks, self.n_ranks)
-            _pair_counts_rows(*args, counts, self.tau_group, out)
+            _pair_counts_rows(*args, counts, self.tau_group, self.g_fixed, out)
             parts.append(out)
         return np.concatenate(parts)
+
+
+def _censoring_left(time: np.ndarray, event: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Censoring Kaplan-Meier of (``time``, ``event``), left limit ``G(at-)``: the product over
+    the times ``s < at`` of ``1 - censored(s) / at_risk(s)`` (the kernel's own estimate)."""
+    ts, inv = np.unique(time, return_inverse=True)
+    total = np.bincount(inv, minlength=ts.size)
+    censored = np.bincount(inv, weights=~event, minlength=ts.size)
+    at_risk = time.size - np.r_[0, np.cumsum(total)[:-1]]
+    g = np.r_[1.0, np.cumprod(1.0 - censored / at_risk)]
+    return g[np.searchsorted(ts, at, side="left")]
 
 
 def _ratios(sums: np.ndarray) -> np.ndarray:
@@ -168,10 +205,10 @@ def _ratios(sums: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def _single(time, event, risk, tau) -> np.ndarray:
+def _single(time, event, risk, tau, train=None) -> np.ndarray:
     t, e = _as_time_event(time, event)
     r = _risk_array(risk, t.size)
-    return _ratios(_Layout(t, e, r[None], tau).sums([np.arange(t.size)]))[0, 0]
+    return _ratios(_Layout(t, e, r[None], tau, train).sums([np.arange(t.size)]))[0, 0]
 
 
 def harrell_c(time, event, risk) -> float:
@@ -198,7 +235,15 @@ def harrell_c(time, event, risk) -> float:
     return float(_single(time, event, risk, None)[0])
 
 
-def uno_c(time, event, risk, tau: float | None = None) -> float:
+def uno_c(
+    time,
+    event,
+    risk,
+    tau: float | None = None,
+    *,
+    train_time=None,
+    train_event=None,
+) -> float:
     """Uno's IPCW concordance (Uno et al., Stat Med 2011).
 
     ``C = sum_ij D_i G(T_i-)^-2 I(T_i < T_j, T_i < tau) [I(r_i > r_j) + I(r_i = r_j)/2] /
@@ -206,12 +251,20 @@ def uno_c(time, event, risk, tau: float | None = None) -> float:
     censoring distribution (left limit at ``T_i``). Without censoring it equals
     :func:`harrell_c`. Computed in O(n log n).
 
-    scikit-survival's ``concordance_index_ipcw(y, y, risk, tau, tied_tol=0)`` gives the same
-    value when no death shares its time with a censoring. At such a tie it differs in two
-    ways: it counts the censored patient as comparable (as Harrell's C does; here ``T_i < T_j``
-    is strict), and it weights the death by ``G(T_i)``, a censoring Kaplan-Meier in which the
-    tied deaths leave the risk set before the censorings, instead of ``G(T_i-)``. Its default
-    ``tied_tol = 1e-8`` also counts risks closer than 1e-8 as tied (here only equal risks).
+    ``G`` is estimated on the patients evaluated (``time``, ``event``; right for a whole
+    cohort) or, given ``train_time`` and ``train_event``, on those training patients, as
+    scikit-survival's ``concordance_index_ipcw(survival_train, survival_test, risk, tau)``
+    does (right for a test fold: the censoring distribution of ~50 test patients is a poor
+    estimate). The training estimate is unknown after the training patients' longest
+    follow-up: a weighted death (before ``tau``) later than it raises :class:`MetpotError`.
+
+    scikit-survival's ``concordance_index_ipcw(y_train, y, risk, tau, tied_tol=0)`` gives the
+    same value when no death shares its time with a censoring (of the evaluated patients, or of
+    the training patients given them). At such a tie it differs in two ways: it counts the
+    censored patient as comparable (as Harrell's C does; here ``T_i < T_j`` is strict), and it
+    weights the death by ``G(T_i)``, a censoring Kaplan-Meier in which the tied deaths leave
+    the risk set before the censorings, instead of ``G(T_i-)``. Its default ``tied_tol = 1e-8``
+    also counts risks closer than 1e-8 as tied (here only equal risks).
 
     Parameters
     ----------
@@ -220,14 +273,21 @@ def uno_c(time, event, risk, tau: float | None = None) -> float:
     risk : array-like
         Risk score (higher = worse prognosis).
     tau : float, optional
-        Truncation time; default no truncation (all event times).
+        Truncation time: only deaths before ``tau`` are the earlier member of a pair; default
+        no truncation (all event times).
+    train_time, train_event : array-like, optional
+        Follow-up and event indicator of the training patients, for the censoring
+        distribution (both or neither).
 
     Returns
     -------
     float
         C in [0, 1] (NaN if no comparable pair).
     """
-    return float(_single(time, event, risk, tau)[1])
+    if (train_time is None) != (train_event is None):
+        raise MetpotError("uno_c: give both train_time and train_event, or neither")
+    train = None if train_time is None else _as_time_event(train_time, train_event)
+    return float(_single(time, event, risk, tau, train)[1])
 
 
 def bootstrap_ci(
