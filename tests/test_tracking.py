@@ -224,6 +224,33 @@ def test_log_workflow_run(store, tmp_path):
     }  # no patient-level table, nothing undeclared
 
 
+def test_fit_warnings_go_to_the_fits_child_run(store, tmp_path):
+    from metpot.manifest import Output
+
+    root = tmp_path / "results"
+    fit_dir = root / "classify" / "fits" / "os" / "crs__crs"
+    fit_dir.mkdir(parents=True)
+    (fit_dir / "params.json").write_text(json.dumps({"target": "os", "model": "crs"}))
+    (fit_dir / "metrics.json").write_text(json.dumps({"harrell_c": 0.61}))
+    record = {"ConvergenceWarning": {"count": 7, "first": ["lbfgs failed", "max_iter"]},
+              "RuntimeWarning": {"count": 2, "first": ["divide by zero"]}}  # fmt: skip
+    cox = {"count": 3, "folds": [{"repeat": 0, "fold": 1, "fits": 2}], "final": 1}
+    (fit_dir / "fit.json").write_text(json.dumps({"fit_warnings": record,
+                                                  "cox_not_converged": cox}))  # fmt: skip
+    kinds = {"params.json": "params", "metrics.json": "metrics", "fit.json": "table"}
+    outputs = [Output(str(fit_dir / name), kind) for name, kind in kinds.items()]
+    info = tracking.log_workflow_run(_config(), root, outputs, workflow_dir=ROOT)
+    client = MlflowClient(store)
+    (child,) = client.search_runs(
+        [info["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = '{info['run_id']}'"
+    )
+    assert child.data.metrics == {"harrell_c": 0.61, "fit_warnings.ConvergenceWarning": 7.0,
+                                  "fit_warnings.RuntimeWarning": 2.0,
+                                  "cox_not_converged": 3.0}  # fmt: skip
+    assert child.data.tags["metpot.fit_warnings.ConvergenceWarning"] == "lbfgs failed | max_iter"
+    assert "classify/fits/os/crs__crs/fit.json" in _artifact_paths(client, info["run_id"])
+
+
 def test_patient_level_tables_only_with_artifacts_all(store, tmp_path):
     results = _fake_results(tmp_path / "results")
     cfg = _config()

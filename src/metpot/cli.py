@@ -871,7 +871,8 @@ def _write_fit(io: StepIO, res: dict, key, save_model) -> None:
         io.tsv(key(name), res[name])
     features = res.get("features")
     io.tsv(key("features"), features if features is not None else pd.DataFrame())
-    fields = ("target", "kind", "model", "feature_set", "landmark", "n_excluded", "excluded")
+    fields = ("target", "kind", "model", "feature_set", "landmark", "n_excluded", "excluded",
+              "fit_warnings", "cox_not_converged")  # fmt: skip
     io.json(key("fit"), {k: res.get(k) for k in fields})
     card = res["card"]
     io.json(

@@ -337,6 +337,24 @@ def _input_params(inputs: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
 # --------------------------------------------------------------------------------------------
 
 
+def fit_record_metrics(fit: Mapping) -> tuple[dict[str, float], dict[str, str]]:
+    """The fit record of a classify ``fit.json`` as child-run metrics and tags: the count of
+    each warning category of the fits (``fit_warnings.<category>``), the Cox fits that did not
+    converge (``cox_not_converged``), and each category's first messages
+    (tag ``metpot.fit_warnings.<category>``)."""
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for cat, r in (fit.get("fit_warnings") or {}).items():
+        metrics[_key(f"fit_warnings.{cat}")] = float(r.get("count", 0))
+        tags[_key(f"metpot.fit_warnings.{cat}")] = _truncate(
+            " | ".join(r.get("first") or []), _MAX_TAG_VAL
+        )
+    cox = fit.get("cox_not_converged")
+    if isinstance(cox, Mapping):
+        metrics["cox_not_converged"] = float(cox.get("count", 0))
+    return metrics, tags
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -457,11 +475,14 @@ def log_workflow_run(
             m, s = flatten_metrics(data, _folder_prefix(root, p))
             metrics.update(m)
             run_tags.update({_key(f"metpot.value.{k}"): v for k, v in s.items()})
+    fit_records = {p.parent: d for o, p in present
+                   if p.name == "fit.json" and isinstance(d := _read_json(p), dict)}  # fmt: skip
     children = [
         (
             p.parent.relative_to(root).as_posix(),
             _read_json(p) or {},
             folder_metrics.get(p.parent, {}),
+            fit_records.get(p.parent, {}),
         )
         for o, p in present
         if o.kind == "params"
@@ -501,18 +522,22 @@ def log_workflow_run(
                 )
                 if inputs:
                     client.log_inputs(run_id, datasets=_dataset_inputs(inputs))
-                for rel, c_params, c_metrics in children:
+                for rel, c_params, c_metrics, c_fit in children:
                     child = client.create_run(
                         exp_id,
                         run_name=rel,
                         tags={"mlflow.parentRunId": run_id, "metpot.step": rel},
                     ).info.run_id
                     m, s = flatten_metrics(c_metrics)
+                    fm, ft = fit_record_metrics(c_fit)
+                    m.update(fm)
+                    tags = [RunTag(_key(f"metpot.value.{k}"), v) for k, v in s.items()]
+                    tags += [RunTag(k, v) for k, v in ft.items()]
                     client.log_batch(
                         child,
                         params=[Param(k, v) for k, v in flatten_params(c_params).items()],
                         metrics=[Metric(k, v, 0, 0) for k, v in m.items()],
-                        tags=[RunTag(_key(f"metpot.value.{k}"), v) for k, v in s.items()],
+                        tags=tags,
                         synchronous=True,
                     )
                     client.set_terminated(child, status=status)

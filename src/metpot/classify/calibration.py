@@ -9,6 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from metpot.classify.options import NAN_SLICE_NOTES
+
 CALIBRATION_CI = "patient bootstrap, percentile"
 
 
@@ -156,7 +158,7 @@ def calibration_table(
             with np.errstate(invalid="ignore", divide="ignore"):
                 boot = (weights @ events) / (weights @ count)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.filterwarnings("ignore", NAN_SLICE_NOTES, RuntimeWarning)
                 lo, hi = np.nanquantile(boot, [0.025, 0.975], axis=0)
             citl, slope = calibration_in_the_large_and_slope(p_ok, y_ok)
             for j in range(nb):

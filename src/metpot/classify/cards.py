@@ -13,7 +13,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from metpot.classify.inputs import Target
-from metpot.classify.options import _QUANTILES, PRIMARY_METRIC, _split_column, feature_set_layers
+from metpot.classify.options import (
+    _QUANTILES,
+    NAN_SLICE_NOTES,
+    PRIMARY_METRIC,
+    _split_column,
+    feature_set_layers,
+)
 from metpot.classify.transformers import univariate_scores
 from metpot.errors import MetpotError
 
@@ -97,7 +103,7 @@ def feature_table(est, X: pd.DataFrame, target: Target, model: str, feature_set:
 def _welch_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Welch t statistic of ``a`` against ``b`` per column (NaN values omitted)."""
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", NAN_SLICE_NOTES, RuntimeWarning)
         na, nb = np.sum(~np.isnan(a), 0), np.sum(~np.isnan(b), 0)
         va, vb = np.nanvar(a, 0, ddof=1), np.nanvar(b, 0, ddof=1)
         return (np.nanmean(a, 0) - np.nanmean(b, 0)) / np.sqrt(va / na + vb / nb)
@@ -149,7 +155,7 @@ def model_card(
     used = used_columns(est, X)
     raw = X[used].to_numpy(dtype=float)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", NAN_SLICE_NOTES, RuntimeWarning)
         qs = np.nanquantile(raw, _QUANTILES, axis=0) if raw.size else np.zeros((5, 0))
         mean, sd = np.nanmean(raw, 0), np.nanstd(raw, 0, ddof=1)
     stats_ = {

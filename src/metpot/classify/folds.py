@@ -46,7 +46,8 @@ def outer_folds(
     cv = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
     rows = []
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        # scikit-learn's note on a small class, named above by warn_data
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
         for k, (_, test) in enumerate(cv.split(np.zeros(len(samples)), strata)):
             r, f = divmod(k, n_splits)
             rows += [(samples[i], r, f) for i in test]
@@ -74,6 +75,6 @@ def _inner_splits(strata: np.ndarray, n_splits: int, seed: int) -> list:
     k = int(min(n_splits, max(2, counts.min())))
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
         return list(cv.split(np.zeros(len(strata)), strata))
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 
 from metpot.classify.options import CLASSIFIERS, DEFAULT_GRIDS, SURVIVAL_MODELS
@@ -20,14 +21,24 @@ from metpot.classify.transformers import (
     TopVariance,
     ZScore,
 )
-from metpot.errors import MetpotError, name_list
+from metpot.errors import DataWarning, MetpotError, name_list
+
+
+class CoxConvergenceWarning(ConvergenceWarning):
+    """A :class:`CoxPH` fit that did not converge: its predictions are NaN, not a fake effect."""
 
 
 class CoxPH(BaseEstimator):
     """Cox proportional hazards (:func:`metpot.survival.cox_ph`, Efron ties) with a Breslow
     baseline hazard; ``predict`` gives the linear predictor (higher = worse).
 
-    ``fit(X, y)`` takes a scikit-survival structured array ``y`` (event, time).
+    ``fit(X, y)`` takes a scikit-survival structured array ``y`` (event, time). After the fit,
+    ``converged_`` and ``n_iter_`` tell how the Newton iteration ended and ``coef_`` holds
+    :func:`~metpot.survival.cox_ph`'s coefficients as they are (NaN for aliased covariates,
+    ``aliased_``, which the linear predictor leaves out as R's ``predict.coxph`` does). A fit
+    that did not converge (monotone likelihood: a coefficient diverges) emits a
+    :class:`CoxConvergenceWarning` and predicts NaN: a failed fit never passes for a fit that
+    found no effect.
     """
 
     def fit(self, X, y):
@@ -44,15 +55,30 @@ class CoxPH(BaseEstimator):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.mean_ = x.mean(axis=0)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # cox_ph's own note of the same failure, re-emitted below as CoxConvergenceWarning
+            warnings.filterwarnings("ignore", "Cox model did not converge", DataWarning)
             res = cox_ph(x - self.mean_, t, e)
-        self.coef_ = np.nan_to_num(np.asarray(res.coef, dtype=float))
-        lp = (x - self.mean_) @ self.coef_
+        self.coef_ = np.asarray(res.coef, dtype=float)
+        self.aliased_ = np.isnan(self.coef_)
+        self.converged_ = bool(res.converged)
+        self.n_iter_ = int(res.iterations)
         times = np.unique(t[e])
+        self.event_times_ = times
+        if not self.converged_:
+            warnings.warn(
+                f"Cox fit did not converge in {self.n_iter_} iterations ({x.shape[0]} samples, "
+                f"{int(e.sum())} events, coefficients {np.round(self.coef_[:5], 3).tolist()}"
+                f"{' ...' if self.coef_.size > 5 else ''}): "
+                "its predictions are NaN",
+                CoxConvergenceWarning,
+                stacklevel=2,
+            )
+            self.cum_baseline_hazard_ = np.full(times.size, np.nan)
+            return self
+        lp = (x - self.mean_) @ np.where(self.aliased_, 0.0, self.coef_)
         risk = np.exp(lp)
         at_risk = np.array([risk[t >= s].sum() for s in times])
         deaths = np.array([np.sum(e & (t == s)) for s in times], dtype=float)
-        self.event_times_ = times
         self.cum_baseline_hazard_ = np.cumsum(deaths / at_risk)
         return self
 
@@ -60,7 +86,9 @@ class CoxPH(BaseEstimator):
         x = np.asarray(X, dtype=float)
         if x.ndim == 1:
             x = x[:, None]
-        return (x - self.mean_) @ self.coef_
+        if not getattr(self, "converged_", True):  # (models saved before converged_ existed)
+            return np.full(x.shape[0], np.nan)
+        return (x - self.mean_) @ np.where(np.isnan(self.coef_), 0.0, self.coef_)
 
     def survival_at(self, X, times) -> np.ndarray:
         """Survival probabilities, samples x ``times``."""
@@ -225,3 +253,4 @@ def build_pipeline(model: str, *, seed: int = 0, **preprocessing) -> Pipeline:
 # ``metpot.classify.<class>`` (metpot.model_io.TRUSTED_TYPES, model files already written),
 # which the package re-exports.
 CoxPH.__module__ = "metpot.classify"
+CoxConvergenceWarning.__module__ = "metpot.classify"

@@ -4,6 +4,7 @@ models (:func:`fit_models`, :func:`fit_one`).
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -11,7 +12,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 
 from metpot.classify.against_crs import _crs_comparison_fold
@@ -26,7 +26,13 @@ from metpot.classify.metrics import (
     _survival_metrics,
     _t_interval,
 )
-from metpot.classify.models import CoxPH, build_preprocessing, make_model, param_grid
+from metpot.classify.models import (
+    CoxConvergenceWarning,
+    CoxPH,
+    build_preprocessing,
+    make_model,
+    param_grid,
+)
 from metpot.classify.options import (
     _UNIT_PER_YEAR,
     CLASSIFIERS,
@@ -75,18 +81,70 @@ def _n_model_features(est) -> int:
 
 
 @contextmanager
-def _quiet_fits():
+def _fit_threads():
     """One thread per fold (the folds are the parallel units; OpenMP and BLAS threads on top
-    would oversubscribe the cores), and the inner fits' convergence notes silenced."""
+    would oversubscribe the cores)."""
     from threadpoolctl import threadpool_limits
 
-    with warnings.catch_warnings(), threadpool_limits(1), np.errstate(all="ignore"):
-        # convergence notes of the inner fits, and scikit-survival's divisions by zero at
-        # time points without anyone at risk (those metrics come out NaN and are counted)
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with threadpool_limits(1):
         yield
+
+
+
+#: Messages kept per warning category of a fit's record, and their length.
+_FIRST_MESSAGES, _MESSAGE_CHARS = 3, 300
+
+
+@contextmanager
+def _recording(into: list):
+    """Every warning raised inside (convergence notes of the fits, scikit-survival's divisions
+    by zero at time points without anyone at risk, ...) appended to ``into``, not shown: the
+    fit's record (:func:`_warning_record`) says what happened, nothing is silenced."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    into.extend(caught)
+
+
+
+def _warning_record(caught) -> dict:
+    """Recorded warnings as ``{category: {"count": n, "first": [distinct messages]}}``."""
+    out: dict[str, dict] = {}
+    for w in caught:
+        r = out.setdefault(w.category.__name__, {"count": 0, "first": []})
+        r["count"] += 1
+        if len(r["first"]) < _FIRST_MESSAGES:
+            where = os.path.join(*os.path.normpath(w.filename).split(os.sep)[-2:])
+            msg = f"{str(w.message)[:_MESSAGE_CHARS]} ({where}:{w.lineno})"
+            if msg not in r["first"]:
+                r["first"].append(msg)
+    return out
+
+
+
+def _merge_records(records) -> dict:
+    """Several :func:`_warning_record` outputs as one (counts added, first messages kept)."""
+    out: dict[str, dict] = {}
+    for rec in records:
+        for cat, r in rec.items():
+            o = out.setdefault(cat, {"count": 0, "first": []})
+            o["count"] += r["count"]
+            for msg in r["first"]:
+                if len(o["first"]) < _FIRST_MESSAGES and msg not in o["first"]:
+                    o["first"].append(msg)
+    return dict(sorted(out.items()))
+
+
+
+def _n_cox_failures(caught) -> int:
+    return sum(issubclass(w.category, CoxConvergenceWarning) for w in caught)
+
+
+
+def _failed_cox(est) -> bool:
+    """A :class:`CoxPH` (alone or ending a pipeline) whose fit did not converge."""
+    final = est[-1] if isinstance(est, Pipeline) else est
+    return isinstance(final, CoxPH) and not final.converged_
 
 
 
@@ -103,34 +161,60 @@ def _one_fold(
     splits = _inner_splits(target.strata[tr], inner_k, seed)
     compare = crs is not None and outcome is not None
     out = []
-    with _quiet_fits():
-        fitted = _prepare(prep, Xtr, target)
-        need_inner = compare or any(len(list(_grid_points(g))) > 1 for _, g in specs)
-        inner = _inner_data(prep, Xtr, target, splits) if need_inner else []
-        x_te = fitted.transform(X.iloc[te])
+    shared_caught: list = []
+    with _fit_threads():
+        with _recording(shared_caught):
+            fitted = _prepare(prep, Xtr, target)
+            need_inner = compare or any(len(list(_grid_points(g))) > 1 for _, g in specs)
+            inner = _inner_data(prep, Xtr, target, splits) if need_inner else []
+            x_te = fitted.transform(X.iloc[te])
         shared = time.process_time() - cpu0
         for proto, grid in specs:
             c0 = time.process_time()
-            est, best, oof = _tune(proto, grid, fitted, inner, len(tr), target, compare)
-            pred = _predict(est, x_te, target)
-            res = {"test": te, "best_params": best, "n_features": _n_model_features(est)}
-            if target.kind == "survival":
-                res["risk"] = pred[:, 0]
-                res["metrics"] = _survival_metrics(
-                    target.y_fit(samples[tr]), target.y_fit(samples[te]), pred[:, 0],
-                    _surv_fn(_whole(fitted, est), X.iloc[te]), auc_times, auc_names,
-                )  # fmt: skip
-            else:
-                res["proba"] = pred
-                res["metrics"] = _classification_metrics(
-                    target.y.to_numpy()[te], pred, target.classes
-                )
-            if compare:
-                res["crs"] = _crs_comparison_fold(samples, tr, te, oof, pred, crs, outcome,
-                                                  landmark)  # fmt: skip
+            caught: list = []
+            with _recording(caught):
+                res = _fit_fold_model(proto, grid, fitted, inner, tr, te, samples, X, x_te,
+                                      target, auc_times, auc_names, compare, crs, outcome,
+                                      landmark)  # fmt: skip
+            res["warnings"] = _warning_record(shared_caught + caught)
+            res["cox_not_converged"] = _n_cox_failures(caught)
             res["cpu_seconds"] = time.process_time() - c0 + shared / len(specs)
             out.append(res)
     return out
+
+
+
+def _fit_fold_model(proto, grid, fitted, inner, tr, te, samples, X, x_te, target, auc_times,
+                    auc_names, compare, crs, outcome, landmark) -> dict:  # fmt: skip
+    """One model of :func:`_one_fold`: tuned, evaluated on the test fold, compared with the
+    CRS. A Cox fit that did not converge gives NaN metrics (and no CRS comparison) for the
+    fold, which then does not count among the folds of an estimate."""
+    est, best, oof = _tune(proto, grid, fitted, inner, len(tr), target, compare)
+    pred = _predict(est, x_te, target)
+    res = {"test": te, "best_params": best, "n_features": _n_model_features(est)}
+    if target.kind == "survival":
+        res["risk"] = pred[:, 0]
+        y_tr, y_te = target.y_fit(samples[tr]), target.y_fit(samples[te])
+        if _failed_cox(est):
+            placeholder = np.zeros(len(te))  # the metric names, each NaN
+            names = _survival_metrics(y_tr, y_te, placeholder, None, auc_times, auc_names)
+            res["metrics"] = dict.fromkeys(names, float("nan"))
+        else:
+            res["metrics"] = _survival_metrics(
+                y_tr, y_te, pred[:, 0], _surv_fn(_whole(fitted, est), X.iloc[te]), auc_times,
+                auc_names,
+            )  # fmt: skip
+    else:
+        res["proba"] = pred
+        res["metrics"] = _classification_metrics(target.y.to_numpy()[te], pred, target.classes)
+    if compare:
+        comp = _crs_comparison_fold(samples, tr, te, oof, pred, crs, outcome, landmark)
+        if comp is not None and not all(
+            np.isfinite(v).all() for k, v in comp.items() if k.startswith("lp_")
+        ):  # a comparison Cox model did not converge: the fold leaves the comparison
+            comp = {k: (v if k == "test" else np.full(len(v), np.nan)) for k, v in comp.items()}
+        res["crs"] = comp
+    return res
 
 
 
@@ -210,7 +294,12 @@ def fit_models(
         ``predictions`` (out-of-fold), ``folds`` (:func:`outer_folds` table), ``final``
         (fitted pipeline or None), ``card`` (model card), ``features`` (selected features with
         weights), ``best_params`` (per fold), ``target``, ``model``, ``feature_set``,
-        ``kind``, ``cpu_seconds`` (the model's own CPU and its share of the preprocessing).
+        ``kind``, ``cpu_seconds`` (the model's own CPU and its share of the preprocessing),
+        ``fit_warnings`` (the warnings of its fits, outer folds with their inner fits and the
+        final refit, its preprocessing and evaluation included: ``{category: {"count": n,
+        "first": [up to 3 distinct messages]}}``) and ``cox_not_converged`` (``count`` of Cox
+        fits that did not converge, the outer ``folds`` they were in, ``final``: those of the
+        final refit; such a fold's metrics are NaN).
     """
     from joblib import Parallel, delayed
 
@@ -293,14 +382,28 @@ def fit_models(
         out = _collect(fit_target, target, model, feature_set, X, splits, results, folds,
                        outcome, cfg)  # fmt: skip
         out["landmark"] = landmark
+        records = [r["warnings"] for r in results]
+        out["cox_not_converged"] = {
+            "count": sum(r["cox_not_converged"] for r in results),
+            "folds": [
+                {"repeat": int(rp), "fold": int(f), "fits": r["cox_not_converged"]}
+                for (rp, f, _, _), r in zip(splits, results, strict=True)
+                if r["cox_not_converged"]
+            ],
+            "final": 0,
+        }
         if finals[k] is not None:
-            final, params = finals[k]
+            final, params, record, n_failed = finals[k]
+            records.append(record)
+            out["cox_not_converged"]["final"] = n_failed
+            out["cox_not_converged"]["count"] += n_failed
             out["final"] = final
             out["features"] = feature_table(final, X, fit_target, model, feature_set)
             out["card"] = model_card(
                 final, X, fit_target, model, feature_set, list(layers.keys()), cfg,
                 out["rows"], params, cohort,
             )  # fmt: skip
+        out["fit_warnings"] = _merge_records(records)
         out["cpu_seconds"] = sum(r["cpu_seconds"] for r in results)
         outs.append(out)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -393,16 +496,23 @@ def _jsonable(d: Mapping) -> dict:
 
 
 def _refit(prep, specs, X, target, cfg, seed) -> list:
-    """The final models on all samples (inner CV on all samples for the hyper-parameters)."""
+    """The final models on all samples (inner CV on all samples for the hyper-parameters):
+    per model, the fitted whole, its parameters, its warnings record and its number of Cox
+    fits that did not converge."""
     splits = _inner_splits(target.strata, cfg["inner"]["folds"], seed)
     out = []
-    with _quiet_fits():
-        fitted = _prepare(prep, X, target)
-        need_inner = any(len(list(_grid_points(g))) > 1 for _, g in specs)
-        inner = _inner_data(prep, X, target, splits) if need_inner else []
+    shared_caught: list = []
+    with _fit_threads():
+        with _recording(shared_caught):
+            fitted = _prepare(prep, X, target)
+            need_inner = any(len(list(_grid_points(g))) > 1 for _, g in specs)
+            inner = _inner_data(prep, X, target, splits) if need_inner else []
         for proto, grid in specs:
-            est, params, _ = _tune(proto, grid, fitted, inner, len(X), target, need_oof=False)
-            whole = est if prep is None else _whole(_prepare_copy(fitted), est)
-            out.append((whole, _jsonable(params)))
+            caught: list = []
+            with _recording(caught):
+                est, params, _ = _tune(proto, grid, fitted, inner, len(X), target,
+                                       need_oof=False)  # fmt: skip
+                whole = est if prep is None else _whole(_prepare_copy(fitted), est)
+            out.append((whole, _jsonable(params), _warning_record(shared_caught + caught),
+                        _n_cox_failures(caught)))  # fmt: skip
     return out
-

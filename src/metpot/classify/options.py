@@ -17,6 +17,10 @@ CLASSIFIERS: tuple[str, ...] = ("logistic", "svm", "random_forest", "gradient_bo
 #: Models for survival targets, simplest first.
 SURVIVAL_MODELS: tuple[str, ...] = ("crs", "coxnet", "rsf")
 
+#: numpy's notes on NaN-only or too-short slices (nanmean, nanvar, nanquantile), whose NaN
+#: results the summaries handle: the only RuntimeWarnings they filter, by message.
+NAN_SLICE_NOTES = "Mean of empty slice|All-NaN slice encountered|Degrees of freedom <= 0"
+
 _SIMPLICITY = {m: i for i, m in enumerate(("crs", "coxnet", *CLASSIFIERS, "rsf"))}
 
 #: Hyper-parameter grids (parameter of the model -> values). ``coxnet``'s ``alpha`` is its

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from metpot.classify.driver import _best
-from metpot.classify.options import _split_column
+from metpot.classify.options import NAN_SLICE_NOTES, _split_column
 from metpot.errors import MetpotError
 
 
@@ -73,7 +73,7 @@ def signature_matrix(
     if transform == "log2":
         X = np.log2(np.clip(X, 0, None) + 1.0)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", NAN_SLICE_NOTES, RuntimeWarning)
         sd = np.nanstd(X, axis=0, ddof=1)
         Z = (X - np.nanmean(X, axis=0)) / np.where(sd > 0, sd, 1.0)
         lab = labels.to_numpy()
@@ -88,7 +88,7 @@ def signature_matrix(
     )
     class_pos = {c: i for i, c in enumerate(classes)}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", NAN_SLICE_NOTES, RuntimeWarning)
         own = np.array(
             [np.nanmean(Z[i, marks == class_pos.get(lab[i], -1)]) if
              (marks == class_pos.get(lab[i], -1)).any() else 0.0 for i in range(len(lab))]
