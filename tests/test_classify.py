@@ -625,6 +625,13 @@ def test_one_classify_job_per_target_and_feature_set():
     files = manifest.step("classify_fit", cfg, target="snf_subtype", feature_set="signature")
     assert set(files.outputs) >= {"logistic__rows", "random_forest__model", "random_forest__card"}
     assert files.benchmark.endswith("benchmarks/classify/snf_subtype/signature.tsv")
+    # a job sees only the sections the rule hands it, and must find the same jobs (the CRS's)
+    with_crs = load_config({**{k: v for k, v in cfg.items() if k != "crs"},
+                            "crs": {"score": "crs_score"}})  # fmt: skip
+    handed = {k: with_crs[k] for k in ("output_dir", "cohort", *manifest.CLASSIFY_FIT_SECTIONS)
+              if k in with_crs}  # fmt: skip
+    assert ("os", "crs", ("crs",)) in manifest.classify_fit_jobs(with_crs)
+    assert manifest.classify_fit_jobs(handed) == manifest.classify_fit_jobs(with_crs)
     fits = {o.path for f in manifest.expand_step("classify_fit", cfg) for o in f.outputs.values()}
     per_fit = {o.path for job in manifest.classify_jobs(cfg)
                for o in manifest.classify_fit_files(cfg, *job).values()}  # fmt: skip

@@ -458,6 +458,11 @@ _FIT_FILES = (
 )
 
 
+#: The config sections (besides output_dir and cohort) that decide the classify jobs: the
+#: rules hand a classify job these, and it finds its models with :func:`classify_fit_jobs`.
+CLASSIFY_FIT_SECTIONS = ("classify", "seed", "crs")
+
+
 def classify_fit_jobs(config: dict) -> list[tuple[str, str, tuple[str, ...]]]:
     """The classify jobs: one per (target, feature set), fitting its models together (they
     share each fold's preprocessing and the job's imports)."""

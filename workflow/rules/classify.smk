@@ -16,7 +16,8 @@ if "classify" in manifest.analysis_steps(config):
                 **outputs("classify_fit", models=_fit["models"]),
             params:
                 metpot=METPOT,
-                cfg=lambda w: sections("classify", "seed"),
+                # crs: whether the risk score's own job exists (manifest.classify_jobs)
+                cfg=lambda w: sections(*manifest.CLASSIFY_FIT_SECTIONS),
                 io=io_args,
             threads: config["classify"]["n_jobs"]
             resources:
