@@ -466,10 +466,9 @@ CLASSIFY_FIT_SECTIONS = ("classify", "seed", "crs")
 def classify_fit_jobs(config: dict) -> list[tuple[str, str, tuple[str, ...]]]:
     """The classify jobs: one per (target, feature set), fitting its models together (they
     share each fold's preprocessing and the job's imports)."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for target, model, fs in classify_jobs(config):
-        groups.setdefault((target, fs), []).append(model)
-    return [(t, fs, tuple(models)) for (t, fs), models in groups.items()]
+    from metpot.classify.options import fit_groups
+
+    return [(t, fs, tuple(models)) for t, fs, models in fit_groups(classify_jobs(config))]
 
 
 def classify_fit_rules(config: dict) -> dict[str, dict]:

@@ -116,6 +116,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SURVIVAL_MODELS",
         "expand_feature_sets",
         "feature_set_layers",
+        "fit_groups",
         "resolve_config",
     ),
     "inputs": (
@@ -152,7 +153,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "against_crs": ("compare_with_crs", "net_benefit"),
     "cards": ("feature_table", "markers", "model_card", "save_fit", "used_columns"),
     "nested_cv": ("fit_models", "fit_one"),
-    "driver": ("_best", "assemble", "fit_groups", "plan", "run_classification"),
+    "driver": ("_best", "assemble", "plan", "run_classification"),
     "calibration": ("CALIBRATION_CI", "calibration_in_the_large_and_slope", "calibration_table"),
     "signature": ("signature_matrix", "signature_model"),
 }

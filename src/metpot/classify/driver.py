@@ -17,6 +17,7 @@ from metpot.classify.options import (
     CLASSIFIERS,
     PRIMARY_METRIC,
     expand_feature_sets,
+    fit_groups,
     resolve_config,
 )
 
@@ -112,16 +113,6 @@ def plan(targets: Mapping[str, Target], layer_names: Sequence[str], config: Mapp
         else:
             jobs += [(name, m, fs) for m in cfg["models"] if m in CLASSIFIERS for fs in fsets]
     return jobs
-
-
-
-def fit_groups(jobs: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, list[str]]]:
-    """(target, model, feature set) fits grouped as (target, feature set, models), in order:
-    the models of a group share their folds' preprocessing (:func:`fit_models`)."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for target, model, fs in jobs:
-        groups.setdefault((target, fs), []).append(model)
-    return [(t, fs, models) for (t, fs), models in groups.items()]
 
 
 

@@ -148,6 +148,11 @@ def _failed_cox(est) -> bool:
 
 
 
+def _needs_inner(specs, need_oof: bool = False) -> bool:
+    """Whether some model needs the inner splits: a grid to tune, or inner predictions."""
+    return need_oof or any(len(list(_grid_points(g))) > 1 for _, g in specs)
+
+
 def _one_fold(
     prep, specs, X, target: Target, tr, te, inner_k, seed, auc_times, auc_names,
     crs: pd.Series | None, outcome: pd.DataFrame | None, landmark: float | None,
@@ -165,8 +170,7 @@ def _one_fold(
     with _fit_threads():
         with _recording(shared_caught):
             fitted = _prepare(prep, Xtr, target)
-            need_inner = compare or any(len(list(_grid_points(g))) > 1 for _, g in specs)
-            inner = _inner_data(prep, Xtr, target, splits) if need_inner else []
+            inner = _inner_data(prep, Xtr, target, splits) if _needs_inner(specs, compare) else []
             x_te = fitted.transform(X.iloc[te])
         shared = time.process_time() - cpu0
         for proto, grid in specs:
@@ -505,8 +509,7 @@ def _refit(prep, specs, X, target, cfg, seed) -> list:
     with _fit_threads():
         with _recording(shared_caught):
             fitted = _prepare(prep, X, target)
-            need_inner = any(len(list(_grid_points(g))) > 1 for _, g in specs)
-            inner = _inner_data(prep, X, target, splits) if need_inner else []
+            inner = _inner_data(prep, X, target, splits) if _needs_inner(specs) else []
         for proto, grid in specs:
             caught: list = []
             with _recording(caught):

@@ -165,3 +165,13 @@ def expand_feature_sets(layers: Sequence[str], feature_sets: Sequence[str]) -> l
 #: Primary metric by target kind (higher is better), used to pick the best model.
 PRIMARY_METRIC = {"categorical": "balanced_accuracy", "landmark": "auroc", "survival": "harrell_c"}
 
+
+def fit_groups(jobs: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, list[str]]]:
+    """(target, model, feature set) fits grouped as (target, feature set, models), in order:
+    the models of a group share their folds' preprocessing (one
+    :func:`~metpot.classify.fit_models` call, one workflow job:
+    :func:`metpot.manifest.classify_fit_jobs`)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for target, model, fs in jobs:
+        groups.setdefault((target, fs), []).append(model)
+    return [(t, fs, models) for (t, fs), models in groups.items()]
