@@ -137,13 +137,13 @@ def _step_io(step: str, cfg: dict, args: argparse.Namespace, **wildcards) -> Ste
 
 def _config(args: argparse.Namespace) -> dict:
     """The config of a step: a user's YAML (validated, defaulted) or the rule's JSON."""
-    from metpot.config import load_config
-
     if args.config is None:
         raise MetpotError("--config: give your config file (YAML), e.g. --config my.yaml")
     text = args.config
     if text.lstrip().startswith("{"):
         return json.loads(text)  # the rules pass the resolved (validated) config
+    from metpot.config import load_config  # jsonschema: only for a user's YAML
+
     return load_config(text)
 
 
@@ -1362,12 +1362,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _limit_threads(n: int) -> None:
-    """Keep a job within the cores the scheduler gave it (numba kernels and BLAS)."""
-    import numba
+    """Keep a job within the cores the scheduler gave it (numba kernels and BLAS).
+
+    numba is not imported here (half a second): a step that imports it later reads
+    NUMBA_NUM_THREADS, capped at the cores numba would use.
+    """
+    import os
+
     from threadpoolctl import threadpool_limits
 
-    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(n)
+    else:
+        affinity = getattr(os, "sched_getaffinity", None)  # not on macOS
+        cores = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+        cores = int(os.environ.get("NUMBA_NUM_THREADS") or cores)
+        n = max(1, min(n, cores))
+        os.environ["NUMBA_NUM_THREADS"] = str(n)
     threadpool_limits(n)
 
 
