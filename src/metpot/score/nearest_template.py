@@ -473,6 +473,7 @@ def ntp_predict(
         X = pd.concat(
             [frames[n].loc[samples].add_prefix(f"{n}:") for n in used if n in frames], axis=1
         )
+        X.index = samples
     _no_marker_found(templates, wanted, X.columns, frames)
     X = pd.DataFrame(
         _apply_transform(X.to_numpy(dtype=float), transform),
