@@ -1128,7 +1128,8 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         risk_table=integrated_table(groups) if groups else None,
         crs_high_cutoff=high_cutoff,
     )
-    summary["model"] = {**summary.get("model", {}), "path": str(model_path)}
+    if templates is None:
+        summary["model"] = {**summary.get("model", {}), "path": str(model_path)}
     io.tsv("predictions", predictions)
     io.json("summary", summary)
     if "probabilities_svg" in io.outputs:
