@@ -129,7 +129,7 @@ def test_cms_templates_on_tcga_match_cmscaller_ntp(reference):
             np.sqrt(res[f"d_{c}"] / 2), r[f"d.{c}"], rtol=0, atol=1e-10, err_msg=c
         )
     np.testing.assert_array_equal(res["p_value"].to_numpy(), r["p.value"].to_numpy())
-    np.testing.assert_allclose(res["fdr"], r["FDR"], rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(res["fdr"].to_numpy(), r["FDR"].to_numpy())  # p.adjust
     # the comparison has teeth: a spread of p-values, and the other recipe gives others
     assert r["p.value"].nunique() > 20 and (r["FDR"] > 0.05).sum() >= 5
     with warnings.catch_warnings():
