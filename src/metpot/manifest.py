@@ -644,7 +644,10 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
     if spec.get("clinical"):
         inputs["clinical"] = spec["clinical"]["path"]
     model = config["score"].get("model")
-    if model and not model.startswith("models:/"):
+    templates = config["score"].get("ntp", {}).get("templates")
+    if templates:  # a published NTP template: no model
+        inputs["templates"] = templates
+    elif model and not model.startswith("models:/"):
         inputs["model"] = model
     elif not model:
         target = subtype_target(config)
