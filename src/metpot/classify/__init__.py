@@ -120,10 +120,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "resolve_config",
     ),
     "inputs": (
+        "CRS_COMPARISON_ENDPOINT",
         "Target",
         "_surv_array",
         "build_targets",
         "categorical_target",
+        "comparison_outcome",
         "feature_matrix",
         "landmark_target",
         "survival_target",
@@ -155,7 +157,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "nested_cv": ("fit_models", "fit_one"),
     "driver": ("_best", "assemble", "plan", "run_classification"),
     "calibration": ("CALIBRATION_CI", "calibration_in_the_large_and_slope", "calibration_table"),
-    "signature": ("signature_matrix", "signature_model"),
+    "signature": ("signature_classes", "signature_matrix", "signature_model"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
