@@ -565,8 +565,9 @@ def test_random_forest_is_tuned_out_of_bag():
     assert isinstance(est, RandomForestClassifier) and est.oob_score
     assert params in ({"model__min_samples_leaf": 1}, {"model__min_samples_leaf": 5})
     assert oob.shape == (len(X), 3) and np.allclose(oob.sum(axis=1), 1)
-    ref = RandomForestClassifier(**{**est.get_params(), "oob_score": True}).fit(fitted.train,
-                                                                                fitted.y)
+    ref = RandomForestClassifier(**{**est.get_params(), "oob_score": True}).fit(
+        fitted.train, fitted.y
+    )
     np.testing.assert_array_equal(oob, ref.oob_decision_function_)
     # out of bag, not in sample: worse than the forest's fit to its own training data
     in_sample = est.predict_proba(fitted.train)

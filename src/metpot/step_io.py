@@ -117,6 +117,7 @@ class StepIO:
         card = card_path(path)
         declared = [k for k, p in self.outputs.items() if p == card]
         if not declared:
+            card.unlink(missing_ok=True)
             raise RuntimeError(f"output {key!r}: its card {card} is not a declared output")
         self.path(declared[0])
 
