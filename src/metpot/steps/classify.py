@@ -15,6 +15,12 @@ from metpot.steps._common import layers, read_json, read_outcome, read_samples, 
 log = logging.getLogger("metpot")
 
 
+#: A fit's tables (``features`` last: it may be empty) and the fields of its ``fit.json``.
+FIT_TABLES = ("rows", "fold_metrics", "best_params", "predictions", "folds", "features")
+FIT_FIELDS = ("target", "kind", "model", "feature_set", "landmark", "n_excluded", "excluded",
+              "fit_warnings", "cox_not_converged")  # fmt: skip
+
+
 def _classify_data(cfg: dict, inputs: dict) -> dict:
     """What every classify fit reads: layers, targets' sources, CRS, outcomes, checksums."""
     data: dict = {"layers": layers(inputs), "subtypes": None, "crs": None, "endpoints": {}}
@@ -116,12 +122,6 @@ def fit_objects(res: dict, key: Callable[[str], str]) -> dict:
         ", ".join(f"{r.metric} {r.estimate:.3f}" for r in rows.itertuples()),
     )
     return out
-
-
-#: A fit's tables (``features`` last: it may be empty) and the fields of its ``fit.json``.
-FIT_TABLES = ("rows", "fold_metrics", "best_params", "predictions", "folds", "features")
-FIT_FIELDS = ("target", "kind", "model", "feature_set", "landmark", "n_excluded", "excluded",
-              "fit_warnings", "cox_not_converged")  # fmt: skip
 
 
 def _read_fit(inputs: dict, i: int) -> dict:
