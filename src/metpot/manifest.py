@@ -38,6 +38,7 @@ from metpot.config import (
     has_truth,
     layer_preprocess,
 )
+from metpot.model_io import card_path
 
 KINDS = ("patient", "table", "figure", "metrics", "params", "model", "text", "temp")
 SUMMARY_KINDS = frozenset({"table", "figure", "metrics", "params", "model", "text"})
@@ -512,8 +513,10 @@ def classify_fit_files(config: dict, target: str, model: str, feature_set: str) 
     b = _Builder(config, f"classify/fits/{target}/{name}")
     for key, file, kind in _FIT_FILES:
         b.add(key, file, kind)
-    b.files.outputs["model"] = Output(b.path(f"{name}.skops", f"classify/models/{target}"), "model")
-    b.files.outputs["card"] = Output(b.path(f"{name}.json", f"classify/models/{target}"), "model")
+    model = b.path(f"{name}.skops", f"classify/models/{target}")
+    b.files.outputs["model"] = Output(model, "model")
+    card = card_path(model).name  # beside the model, the folder spelled as out_dir spells it
+    b.files.outputs["card"] = Output(f"{model.rpartition('/')[0]}/{card}", "model")
     return b.files.outputs
 
 
@@ -635,6 +638,15 @@ def subtype_target(config: dict) -> str | None:
     return None
 
 
+#: The files of a scored cohort that ``metpot score --model M --out DIR`` (one-off) also writes.
+SCORE_FILES = {"predictions": "predictions.tsv", "summary": "summary.json"}
+
+
+def score_oneoff_outputs(out: str) -> dict[str, str]:
+    """The outputs of ``metpot score --model M --out DIR``: key -> path under ``out``."""
+    return {key: f"{out}/{name}" for key, name in SCORE_FILES.items()}
+
+
 def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
     b = _Builder(config, f"score/{cohort}")
     spec = config["score"]["cohorts"].get(cohort, {}) if "{" not in cohort else {}
@@ -664,10 +676,10 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
         inputs["assignments"] = clusters["assignments"].path
         inputs["subtypes"] = clusters["subtypes"].path
     b.files.inputs = inputs
-    b.add("predictions", "predictions.tsv", "patient")
+    b.add("predictions", SCORE_FILES["predictions"], "patient")
     b.add(
         "summary",
-        "summary.json",
+        SCORE_FILES["summary"],
         "table",
         _rep("Scoring", "score_summary", cohort, cohort=cohort),
     )

@@ -56,6 +56,28 @@ KATIPALLY_2023: dict[str, dict[str, str]] = {
 INTEGRATED_PRESETS = {"pitroda2018": PITRODA_2018, "katipally2023": KATIPALLY_2023}
 
 
+#: The score from which the CRS group is ``"high"`` when ``crs.high_cutoff`` is not given
+#: (Fong 1999: 0-2 low, 3-5 high).
+DEFAULT_HIGH_CUTOFF = 3
+
+
+def crs_settings(section: Mapping | None) -> tuple[int, dict]:
+    """The ``crs`` config section as (high cutoff, the other settings: columns or ``score``).
+
+    Parameters
+    ----------
+    section : mapping or None
+        The ``crs`` section of the config.
+
+    Returns
+    -------
+    tuple of (int, dict)
+        ``crs.high_cutoff`` (default :data:`DEFAULT_HIGH_CUTOFF`) and the rest of the section.
+    """
+    rest = dict(section or {})
+    return rest.pop("high_cutoff", DEFAULT_HIGH_CUTOFF), rest
+
+
 def integrated_table(spec: str | Mapping[str, Mapping[str, str]]) -> dict:
     """The integrated-groups table of a preset name or an explicit table."""
     if isinstance(spec, str):
@@ -136,7 +158,7 @@ def fong_score(
     n_liver_tumors: str | None = None,
     cea_ng_ml: str | None = None,
     largest_tumor_cm: str | None = None,
-    high_cutoff: int = 3,
+    high_cutoff: int = DEFAULT_HIGH_CUTOFF,
     score_col: str | None = None,
     id_col: str | None = None,
 ) -> dict:

@@ -120,10 +120,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "resolve_config",
     ),
     "inputs": (
+        "CRS_COMPARISON_ENDPOINT",
         "Target",
         "_surv_array",
         "build_targets",
         "categorical_target",
+        "comparison_outcome",
         "feature_matrix",
         "landmark_target",
         "survival_target",
@@ -155,6 +157,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "nested_cv": ("fit_models", "fit_one"),
     "driver": ("_best", "assemble", "plan", "run_classification"),
     "calibration": ("CALIBRATION_CI", "calibration_in_the_large_and_slope", "calibration_table"),
-    "signature": ("signature_matrix", "signature_model"),
+    "signature": ("signature_classes", "signature_matrix", "signature_model"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
