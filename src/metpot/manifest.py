@@ -26,7 +26,6 @@ A step is looked up with :func:`step`, which returns its :class:`StepFiles`. Wil
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
