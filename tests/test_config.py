@@ -364,3 +364,20 @@ def test_validate_warns_about_a_cutoff_that_contradicts_the_preset(tmp_path):
     assert any(
         "crs.high_cutoff: 3" in w and "katipally2023 uses crs.high_cutoff: 2" in w for w in warnings
     ), proc.stdout
+
+
+def test_the_demo_cohort_is_written_where_the_config_reads_it():
+    """`snakemake --config output_dir=elsewhere` on the demo: the demo_cohort rule writes the
+    files the config names (results/demo/...), so the run finds them."""
+    from metpot import manifest
+
+    config = load_yaml(ROOT / "config" / "config.yaml")
+    config["output_dir"] = "elsewhere"
+    validate_config(config, ROOT / "config" / "schema.yaml")
+    out = manifest.step("demo_cohort", config).output_paths()
+    cohort = config["cohort"]
+    assert out["mrna"] == cohort["omics"]["mrna"]["path"] == "results/demo/mrna.tsv.gz"
+    assert out["mirna"] == cohort["omics"]["mirna"]["path"]
+    assert out["clinical"] == cohort["clinical"]["path"]
+    assert out["truth"] == cohort["truth"]
+    assert out["readme"] == "results/demo/README.txt"

@@ -137,13 +137,13 @@ def _step_io(step: str, cfg: dict, args: argparse.Namespace, **wildcards) -> Ste
 
 def _config(args: argparse.Namespace) -> dict:
     """The config of a step: a user's YAML (validated, defaulted) or the rule's JSON."""
-    from metpot.config import load_config
-
     if args.config is None:
         raise MetpotError("--config: give your config file (YAML), e.g. --config my.yaml")
     text = args.config
     if text.lstrip().startswith("{"):
         return json.loads(text)  # the rules pass the resolved (validated) config
+    from metpot.config import load_config  # jsonschema: only for a user's YAML
+
     return load_config(text)
 
 
@@ -1024,25 +1024,31 @@ def _write_classify_report(cfg: dict, ccfg: dict, io: StepIO, out: dict, results
 
 
 def cmd_score_oneoff(args: argparse.Namespace) -> int:
-    """``metpot score --model M --omics mrna=x.csv [--clinical c.tsv] --out DIR``."""
+    """``metpot score --model M|--templates T --omics mrna=x.csv [--clinical c] --out DIR``."""
     from metpot.io import read_omics, read_table
     from metpot.model_io import load_model
-    from metpot.score import score_cohort
+    from metpot.score import read_templates, score_cohort
 
     if not args.omics or not args.out:
-        raise MetpotError("metpot score --model needs --omics LAYER=PATH and --out DIR")
+        raise MetpotError("metpot score --model/--templates needs --omics LAYER=PATH and --out DIR")
+    if args.model and args.templates:
+        raise MetpotError("metpot score: give --model or --templates, not both")
     layers = {k: read_omics(v, args.layout) for k, v in _pairs(args.omics, "--omics").items()}
-    model, card = load_model(args.model)
+    templates = read_templates(args.templates) if args.templates else None
+    model, card = load_model(args.model) if args.model else (None, {})
+    method = "ntp" if templates is not None else args.method
     clinical = None
     if args.clinical:
         table = read_table(args.clinical)
         clinical = table.set_index(table.columns[0])
-    predictions, summary = score_cohort(model, card, layers, clinical=clinical, method=args.method)
+    predictions, summary = score_cohort(
+        model, card, layers, clinical=clinical, method=method, templates=templates
+    )
     out = Path(args.out)
     io = StepIO({}, {"predictions": out / "predictions.tsv", "summary": out / "summary.json"})
     io.tsv("predictions", predictions)
     io.json("summary", summary)
-    log.info("scored %d samples with %s: %s", len(predictions), args.model, out)
+    log.info("scored %d samples with %s: %s", len(predictions), args.model or args.templates, out)
     return 0
 
 
@@ -1058,7 +1064,13 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         name: read_omics(io.input(f"layer_{name}"), layer.get("layout", "features_x_samples"))
         for name, layer in spec["omics"].items()
     }
-    if "model" in io.inputs:
+    templates = None
+    if "templates" in io.inputs:  # a published NTP template, no model
+        from metpot.score import read_templates
+
+        templates = read_templates(io.input("templates"))
+        model_path = io.input("templates")
+    elif "model" in io.inputs:
         model_path = io.input("model")
     elif str(scfg.get("model", "")).startswith("models:/"):
         import tempfile
@@ -1072,7 +1084,7 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
             raise MetpotError("score: no trained model (configure classify or score.model)")
         chosen = select_model(cards, layers, scfg["min_coverage"])
         model_path = str(Path(chosen).with_suffix(".skops"))
-    model, card = load_model(model_path)
+    model, card = load_model(model_path) if templates is None else (None, {})
     clinical = None
     if "clinical" in io.inputs:
         from metpot.io import read_table
@@ -1108,13 +1120,16 @@ def cmd_score(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         ntp_fdr=scfg["ntp"]["fdr"],
         ntp_n_perm=scfg["ntp"]["n_perm"],
         seed=scfg["ntp"]["seed"],
+        ntp_pool=scfg["ntp"]["pool"],
+        templates=templates,
         reference=reference,
         snf_options={k: cfg["snf"][k] for k in ("K", "mu", "t", "variant")},
         crs=crs_cfg or None,
         risk_table=integrated_table(groups) if groups else None,
         crs_high_cutoff=high_cutoff,
     )
-    summary["model"] = {**summary.get("model", {}), "path": str(model_path)}
+    if templates is None:
+        summary["model"] = {**summary.get("model", {}), "path": str(model_path)}
     io.tsv("predictions", predictions)
     io.json("summary", summary)
     if "probabilities_svg" in io.outputs:
@@ -1351,6 +1366,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "score":
             p.add_argument("--cohort", help="a cohort of score.cohorts (with --config)")
             p.add_argument("--model", help="one-off: a .skops model file (its card beside it)")
+            p.add_argument("--templates", help="one-off: NTP with a template (class, feature)")
             p.add_argument(
                 "--omics", action="append", metavar="LAYER=PATH", help="one-off: a layer's file"
             )
@@ -1362,12 +1378,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _limit_threads(n: int) -> None:
-    """Keep a job within the cores the scheduler gave it (numba kernels and BLAS)."""
-    import numba
+    """Keep a job within the cores the scheduler gave it (numba kernels and BLAS).
+
+    numba is not imported here (half a second): a step that imports it later reads
+    NUMBA_NUM_THREADS, capped at the cores numba would use.
+    """
+    import os
+
     from threadpoolctl import threadpool_limits
 
-    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(n)
+    else:
+        affinity = getattr(os, "sched_getaffinity", None)  # not on macOS
+        cores = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+        cores = int(os.environ.get("NUMBA_NUM_THREADS") or cores)
+        n = max(1, min(n, cores))
+        os.environ["NUMBA_NUM_THREADS"] = str(n)
     threadpool_limits(n)
 
 
@@ -1404,7 +1433,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.command, args.log)
     if args.threads:
         _limit_threads(args.threads)
-    if args.command == "score" and args.model and not args.config:
+    if args.command == "score" and (args.model or args.templates) and not args.config:
         try:
             return cmd_score_oneoff(args)
         except MetpotError as exc:

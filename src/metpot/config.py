@@ -246,6 +246,17 @@ def _semantic_problems(config: dict) -> list[str]:
             f"config: characterise.layer: no omics layer named {char_layer!r} "
             f"(layers: {', '.join(layers)})"
         )
+    score = config.get("score") or {}
+    if (score.get("ntp") or {}).get("templates"):
+        if score.get("method", "classifier") != "ntp":
+            problems.append(
+                "config: score.ntp.templates: a published template scores with NTP only; "
+                f"set score.method: ntp (got {score.get('method', 'classifier')})"
+            )
+        if score.get("model"):
+            problems.append(
+                "config: score.ntp.templates: give score.model or score.ntp.templates, not both"
+            )
     n = config.get("clusters", {}).get("n", "auto")
     if isinstance(n, int) and n not in config["clusters"]["candidates"]:
         config["clusters"]["candidates"] = sorted({*config["clusters"]["candidates"], n})

@@ -25,6 +25,8 @@ A step is looked up with :func:`step`, which returns its :class:`StepFiles`. Wil
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -142,15 +144,29 @@ def _rep(category: str, caption: str, subcategory: str = "", **labels: str) -> R
 
 
 def _demo(config: dict) -> StepFiles:
+    """The demo cohort's files: where the config's cohort section reads them (so that
+    ``--config output_dir=...`` finds them), else under ``<output_dir>/demo``."""
     b = _Builder(config, "demo")
+    cohort = config.get("cohort") or {}
+    named = {
+        "mrna": ((cohort.get("omics") or {}).get("mrna") or {}).get("path"),
+        "mirna": ((cohort.get("omics") or {}).get("mirna") or {}).get("path"),
+        "clinical": (cohort.get("clinical") or {}).get("path"),
+        "truth": cohort.get("truth"),
+    }
     for key, name in (
         ("mrna", "mrna.tsv.gz"),
         ("mirna", "mirna.tsv.gz"),
         ("clinical", "clinical.tsv"),
         ("truth", "truth.tsv"),
     ):
-        b.add(key, name, "patient")
-    b.add("readme", "README.txt", "text")
+        if named[key]:
+            b.files.outputs[key] = Output(named[key], "patient")
+        else:
+            b.add(key, name, "patient")
+    b.files.outputs["readme"] = Output(
+        os.path.join(os.path.dirname(b.files.outputs["mrna"].path), "README.txt"), "text"
+    )
     return b.files
 
 
@@ -628,7 +644,10 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
     if spec.get("clinical"):
         inputs["clinical"] = spec["clinical"]["path"]
     model = config["score"].get("model")
-    if model and not model.startswith("models:/"):
+    templates = config["score"].get("ntp", {}).get("templates")
+    if templates:  # a published NTP template: no model
+        inputs["templates"] = templates
+    elif model and not model.startswith("models:/"):
         inputs["model"] = model
     elif not model:
         target = subtype_target(config)

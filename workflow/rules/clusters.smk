@@ -13,7 +13,7 @@ rule consensus_chunk:
         metpot=METPOT,
         cfg=lambda w: sections("snf", "clusters"),
         io=io_args,
-    threads: 1
+    threads: CHUNK_THREADS
     resources:
         mem_mb=nxn_mem_mb(8),
         runtime=60,
