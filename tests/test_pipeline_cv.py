@@ -1,0 +1,154 @@
+"""Whole-pipeline validation inside the folds and partition stability (classify.pipeline_cv)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metpot.classify.folds import outer_folds
+from metpot.classify.inputs import categorical_target
+from metpot.classify.pipeline_cv import (
+    STABILITY_COLUMNS,
+    align_labels,
+    partition_stability,
+    pipeline_cv,
+)
+from metpot.errors import DataWarning
+
+SNF = {"K": 10, "mu": 0.5, "t": 10, "variant": "snftool-2.3", "metric": "sqeuclidean"}
+FAST = {"outer": {"folds": 5, "repeats": 1}, "inner": {"folds": 3}, "seed": 3}
+
+
+def _settings(method="variance", p=0.05):
+    return {"transform": "none", "missing": {}, "select": {"method": method, "top": 2000, "p": p},
+            "scale": "zscore"}  # fmt: skip
+
+
+def _separated(n_per=20, k=3, seed=0, shift=6.0):
+    """Two layers with ``k`` well-separated groups, a survival table and a risk score."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(k), n_per)
+    ids = [f"P{i:03d}" for i in rng.permutation(len(labels))]  # ids out of group order
+    layers = {}
+    for name, p in (("mrna", 40), ("mirna", 25)):
+        centres = rng.normal(0, shift, (k, p))
+        X = centres[labels] + rng.normal(0, 1, (len(labels), p))
+        layers[name] = pd.DataFrame(X, index=ids, columns=[f"{name}{j}" for j in range(p)])
+    outcome = pd.DataFrame({"time": rng.exponential(30, len(ids)),
+                            "event": rng.random(len(ids)) < 0.7}, index=ids)  # fmt: skip
+    crs = pd.Series(rng.integers(0, 6, len(ids)).astype(float), index=ids)
+    names = np.array(["alpha", "beta", "gamma", "delta"])[labels]
+    return layers, pd.Series(names, index=ids), outcome, crs
+
+
+def test_align_labels_recovers_a_permuted_partition():
+    rng = np.random.default_rng(1)
+    reference = rng.choice(["a", "b", "c", "d"], 80)
+    relabel = {"a": 3, "b": 1, "c": 4, "d": 2}
+    permuted = np.array([relabel[x] for x in reference])
+    assert list(align_labels(permuted, reference)) == list(reference)
+    # a few patients moved: the matching still follows the bulk of each cluster
+    noisy = permuted.copy()
+    noisy[:6] = noisy[6:12]
+    aligned = align_labels(noisy, reference)
+    assert np.mean(aligned == reference) >= (80 - 6) / 80
+    # more clusters than reference labels: the extra one is named, never merged
+    extra = permuted.copy()
+    extra[reference == "a"] = np.where(np.arange((reference == "a").sum()) % 2, 3, 5)
+    out = align_labels(extra, reference)
+    assert sum(str(x).startswith("unmatched") for x in out) > 0
+    assert set(out[reference == "b"]) == {"b"}
+
+
+def test_stability_is_one_on_well_separated_data():
+    layers, subtypes, outcome, crs = _separated()
+    target = categorical_target(subtypes, "snf_subtype", 5)
+    res = partition_stability(target, layers, 3, preprocess={n: _settings() for n in layers},
+                              snf=SNF, outcome=outcome, config=FAST)  # fmt: skip
+    st = res["stability"]
+    assert list(st.columns) == STABILITY_COLUMNS
+    assert len(st) == 5
+    assert (st["note"] == "").all()
+    np.testing.assert_allclose(st["ari"], 1.0)
+    assert (st["n_train"] + st["n_test"] == 60).all()
+    assert st["accuracy"].isna().all()  # no classifier in the stability-only run
+
+
+def test_pipeline_predicts_on_the_classifiers_folds_and_compares_with_crs():
+    layers, subtypes, outcome, crs = _separated()
+    target = categorical_target(subtypes, "snf_subtype", 5)
+    cfg = {**FAST, "min_class_size": 5}
+    res = pipeline_cv(target, layers, 3, preprocess={n: _settings() for n in layers}, snf=SNF,
+                      outcome=outcome, crs=crs, config=cfg)  # fmt: skip
+    st = res["stability"]
+    np.testing.assert_allclose(st["ari"], 1.0)
+    np.testing.assert_allclose(st["accuracy"], 1.0)
+    pred = res["predictions"]
+    # the same outer folds as the classifiers and the CRS comparison
+    folds = outer_folds(target.samples, target.strata, 5, 1, 3)
+    got = pred[["sample", "repeat", "fold"]].sort_values("sample").reset_index(drop=True)
+    want = folds.sort_values("sample").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert (pred["prediction"] == pred["truth"]).all()
+    vs = res["vs_crs"]
+    assert set(vs["validation"]) == {"pipeline"}
+    assert set(vs["predictor"]) == {"crs", "molecular", "crs_plus_molecular"}
+    assert (vs["n_folds"] > 0).all()
+
+
+def test_no_test_patient_enters_a_folds_discovery(monkeypatch):
+    import metpot.classify.tuning as tuning
+    import metpot.preprocess as preprocess
+
+    layers, subtypes, outcome, crs = _separated(seed=2)
+    target = categorical_target(subtypes, "snf_subtype", 5)
+    seen: list[set] = []  # ids each fitting call saw, in call order
+    real_layer, real_prepare = preprocess.preprocess_layer, tuning._prepare
+
+    def layer(X, settings, survival=None, name="layer"):
+        seen.append(set(X.index) | (set() if survival is None else set(survival.index)))
+        return real_layer(X, settings, survival, name)
+
+    def prepare(prep, X, target_):
+        seen.append(set(X.index))
+        return real_prepare(prep, X, target_)
+
+    monkeypatch.setattr(preprocess, "preprocess_layer", layer)
+    monkeypatch.setattr(tuning, "_prepare", prepare)
+    cfg = {**FAST, "min_class_size": 5}
+    res = pipeline_cv(target, layers, 3, preprocess={n: _settings("cox", 0.9) for n in layers},
+                      snf=SNF, outcome=outcome, crs=crs, config=cfg)  # fmt: skip
+    pred = res["predictions"]
+    assert len(pred) == 60 and seen
+    # the calls of each fold come in fold order: 2 layers, then the classifier's preparations
+    per_fold = len(seen) // 5
+    for (_, fold), grp in pred.groupby(["repeat", "fold"]):
+        test = set(grp["sample"])
+        calls = seen[int(fold) * per_fold : (int(fold) + 1) * per_fold]
+        assert calls and all(not (c & test) for c in calls), f"fold {fold} saw a test patient"
+        assert set().union(*calls) == set(target.samples) - test
+
+
+def test_a_fold_that_cannot_select_is_reported_not_fatal():
+    layers, subtypes, outcome, crs = _separated(seed=4)
+    target = categorical_target(subtypes, "snf_subtype", 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        res = partition_stability(
+            target, layers, 3, preprocess={n: _settings("cox", 1e-12) for n in layers}, snf=SNF,
+            outcome=outcome, config=FAST,
+        )  # fmt: skip
+    st = res["stability"]
+    assert st["ari"].isna().all()
+    assert st["note"].str.contains("univariable Cox filter").all()
+
+
+def test_pipeline_needs_the_categorical_target():
+    from metpot.classify.inputs import survival_target
+    from metpot.errors import MetpotError
+
+    layers, _, outcome, _ = _separated()
+    with pytest.raises(MetpotError, match="categorical subtype target"):
+        pipeline_cv(survival_target(outcome, "os"), layers, 3,
+                    preprocess={n: _settings() for n in layers}, snf=SNF)  # fmt: skip
