@@ -928,6 +928,11 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
     ccfg = classify_config(cfg)
     results = [_read_fit(io, i) for i in range(len(io.inputs_list("fit")))]
     out = assemble(results, ccfg)
+    if "pipeline_vs_crs" in io.inputs:  # the whole pipeline validated in the folds
+        pipeline = _tsv_or_none(io, "pipeline_vs_crs")
+        if pipeline is not None:
+            pipeline["reference"] = pipeline["reference"].fillna("")  # "" read back as NaN
+            out["vs_crs"] = pd.concat([out["vs_crs"], pipeline], ignore_index=True)
     io.tsv("comparison", out["comparison"])
     io.tsv("vs_crs", out["vs_crs"])
     io.tsv("decision_curve", out["decision_curve"])
@@ -956,6 +961,20 @@ def cmd_classify(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
                 metrics[f"best.{r['target']}.{k}"] = v
     io.json("metrics", metrics)
     log.info("%d fits compared", len(results))
+
+
+def cmd_classify_pipeline(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
+    from metpot.steps.classify_pipeline import run
+
+    objects = run(cfg, io.inputs, threads=args.threads or 1)
+    for key, obj in objects.items():  # by the declared path's extension
+        (io.tsv if io.outputs[key].suffix == ".tsv" else io.json)(key, obj)
+    stab = objects["partition_stability"]
+    log.info(
+        "validation %s; partition stability: ARI %.2f (%.2f-%.2f) over %d folds",
+        objects["fit"]["validation"], stab["ari"].mean(), stab["ari"].min(), stab["ari"].max(),
+        len(stab),
+    )  # fmt: skip
 
 
 def _subtype_colours(io: StepIO) -> dict:
@@ -1214,6 +1233,7 @@ def cmd_summary(cfg: dict, io: StepIO, args: argparse.Namespace) -> None:
         },
         run=load("run"),
         suggested_names=_tsv_or_none(io, "suggested_names"),
+        partition_stability=_tsv_or_none(io, "partition_stability"),
     )
     text = run_summary(
         cfg,
@@ -1294,6 +1314,10 @@ STEPS: dict[str, tuple[Callable, str]] = {
     "sweep": (cmd_sweep, "the sweep's summary table"),
     "characterise": (cmd_characterise, "differential features and gene-set scores per subtype"),
     "classify-fit": (cmd_classify_fit, "nested CV of every model of one target x feature set"),
+    "classify-pipeline": (
+        cmd_classify_pipeline,
+        "the subtypes' discovery re-run in every outer training fold (stability, vs CRS)",
+    ),
     "classify": (cmd_classify, "compare the classifiers with each other and the risk score"),
     "score": (cmd_score, "score a new cohort with a trained model"),
     "track": (cmd_track, "record the workflow run in MLflow"),
