@@ -270,3 +270,40 @@ def test_bad_validation_value_is_one_clear_error():
 
     with pytest.raises(MetpotError, match="classify.validation must be one of"):
         resolve_config({"validation": "folds"})
+
+
+def test_classes_left_out_are_named_in_the_card_best_and_summary():
+    from metpot.classify.driver import assemble
+    from metpot.classify.nested_cv import fit_one
+    from metpot.summary import run_facts, run_summary
+
+    layers, subtypes, outcome, crs = _separated(n_per=12, k=4)
+    subtypes = subtypes.copy()
+    small = subtypes.index[subtypes == "delta"][:8]
+    subtypes.loc[small] = "alpha"  # delta keeps 4 patients
+    with pytest.warns(DataWarning, match="delta"):
+        target = categorical_target(subtypes, "snf_subtype", 5)
+    assert target.left_out == [
+        {"class": "delta", "n": 4, "reason": "smaller than classify.min_class_size=5"}
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_one(target, "logistic", "mrna", layers, {**FAST, "min_class_size": 5})
+    assert fit["card"]["classes_left_out"] == target.left_out
+    assert "delta" not in fit["card"]["classes"]
+    best = assemble([fit], {**FAST, "min_class_size": 5})["best"]
+    text = best["classes_left_out"].iloc[0]
+    assert text == "delta (4 patients): smaller than classify.min_class_size=5"
+    config = _demo_config()
+    args = dict(
+        ingest={"n_samples": 48},
+        samples=pd.DataFrame({"sample_id": subtypes.index, "status": "kept", "reason": ""}),
+        preprocess={},
+        n_clusters={"n_clusters": 4, "why": "given"},
+        subtypes=pd.DataFrame(
+            {"subtype": [1, 2, 3, 4], "name": ["a", "b", "c", "d"], "n": [20, 12, 12, 4]}
+        ),  # fmt: skip
+        classify_best=best,
+    )
+    assert f"classes left out (never predicted): {text}" in run_summary(config, **args)
+    assert run_facts(config, **args)["classifiers"][0]["classes_left_out"] == text

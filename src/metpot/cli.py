@@ -872,7 +872,7 @@ def _write_fit(io: StepIO, res: dict, key, save_model) -> None:
     features = res.get("features")
     io.tsv(key("features"), features if features is not None else pd.DataFrame())
     fields = ("target", "kind", "model", "feature_set", "landmark", "n_excluded", "excluded",
-              "fit_warnings", "cox_not_converged")  # fmt: skip
+              "classes_left_out", "fit_warnings", "cox_not_converged")  # fmt: skip
     io.json(key("fit"), {k: res.get(k) for k in fields})
     card = res["card"]
     io.json(

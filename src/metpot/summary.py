@@ -60,6 +60,12 @@ def _characterise_lines(
     return lines
 
 
+def _left_out(row) -> str:
+    """The classes a best model left out (``best.tsv``'s ``classes_left_out``; "" if none)."""
+    value = getattr(row, "classes_left_out", "")
+    return value if isinstance(value, str) else ""
+
+
 def stability_facts(partition_stability: pd.DataFrame | None) -> dict | None:
     """Mean, lowest and highest ARI of the folds' re-clustering with the all-patient partition,
     the number of folds and of folds without a result; None without the table."""
@@ -208,6 +214,9 @@ def run_summary(
                 f"  {r.target}: best {r.model} on {r.feature_set}, {r.metric} "
                 f"{r.estimate:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
             )
+            left = _left_out(r)
+            if left:
+                lines.append(f"  WARNING: {r.target}: classes left out (never predicted): {left}")
     if classify_vs_crs is not None and "estimate" in getattr(classify_vs_crs, "columns", []):
         diffs = classify_vs_crs[classify_vs_crs["metric"].astype(str).str.contains("difference")]
         if classify_best is not None and len(classify_best):
@@ -425,7 +434,8 @@ def run_facts(
         facts["classifiers"] = [
             {"target": str(r.target), "model": str(r.model), "feature_set": str(r.feature_set),
              "metric": str(r.metric), "estimate": _num(r.estimate), "ci_low": _num(r.ci_low),
-             "ci_high": _num(r.ci_high)}
+             "ci_high": _num(r.ci_high),
+             "classes_left_out": _left_out(r)}
             for r in classify_best.itertuples()
         ]  # fmt: skip
     stability = stability_facts(partition_stability)

@@ -41,6 +41,14 @@ def _best(rows: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _left_out_text(left_out) -> str:
+    """Classes a target left out as one line: ``"c (n patients), ...: reason"`` per reason."""
+    by_reason: dict[str, list[str]] = {}
+    for c in left_out or []:
+        by_reason.setdefault(c["reason"], []).append(f"{c['class']} ({c['n']} patients)")
+    return "; ".join(f"{', '.join(v)}: {k}" for k, v in by_reason.items())
+
+
 def _validation(target: str) -> str:
     """What validated a row against the CRS: ``partition`` for the subtypes of all patients as
     the target, ``nested_cv`` for a target not discovered by the run (outcome, clinical)."""
@@ -60,7 +68,8 @@ def assemble(results: Sequence[Mapping], config: Mapping | None = None) -> dict:
     Returns
     -------
     dict
-        ``comparison`` (long metrics table), ``best`` (per target), ``vs_crs`` (with a
+        ``comparison`` (long metrics table), ``best`` (per target, with the classes it
+        left out and why in ``classes_left_out``), ``vs_crs`` (with a
         ``validation`` column: ``partition`` for ``snf_subtype``, ``nested_cv`` for other
         targets) and ``decision_curve`` (:func:`compare_with_crs`), ``predictions`` (out-of-fold),
         ``folds`` (per target), ``features`` (final models' features), ``fold_metrics``.
@@ -90,9 +99,13 @@ def assemble(results: Sequence[Mapping], config: Mapping | None = None) -> dict:
     vs_crs = pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame()
     if not vs_crs.empty:
         vs_crs.insert(3, "validation", vs_crs["target"].map(_validation))
+    best = _best(comparison, kinds)
+    if not best.empty:
+        left = {r["target"]: _left_out_text(r.get("classes_left_out")) for r in results}
+        best["classes_left_out"] = best["target"].map(left).fillna("")
     return {
         "comparison": comparison,
-        "best": _best(comparison, kinds),
+        "best": best,
         "vs_crs": vs_crs,
         "decision_curve": pd.concat([d for d in dc_parts if not d.empty], ignore_index=True)
         if any(not d.empty for d in dc_parts)

@@ -56,7 +56,6 @@ def feature_matrix(layers: Mapping[str, pd.DataFrame], feature_set: str) -> pd.D
     return out
 
 
-
 @dataclass
 class Target:
     """A prediction target over some samples.
@@ -74,6 +73,9 @@ class Target:
         Landmark in the clinical time unit (landmark targets).
     excluded : dict
         Reason -> list of samples left out.
+    left_out : list of dict
+        Classes left out (categorical targets): ``{"class", "n", "reason"}`` each; the models
+        never predict them.
     """
 
     name: str
@@ -82,6 +84,7 @@ class Target:
     survival: pd.DataFrame | None = None
     landmark: float | None = None
     excluded: dict[str, list[str]] = field(default_factory=dict)
+    left_out: list[dict] = field(default_factory=list)
 
     @property
     def samples(self) -> list[str]:
@@ -115,13 +118,11 @@ class Target:
         return sum(len(v) for v in self.excluded.values())
 
 
-
 def _surv_array(time, event) -> np.ndarray:
     out = np.empty(len(time), dtype=[("event", bool), ("time", float)])
     out["event"] = np.asarray(event, dtype=bool)
     out["time"] = np.asarray(time, dtype=float)
     return out
-
 
 
 def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -> Target:
@@ -160,6 +161,8 @@ def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -
     s = s[~missing].astype(str)
     counts = s.value_counts()
     small = sorted(counts.index[counts < min_class_size], key=str)
+    reason = f"smaller than classify.min_class_size={min_class_size}"
+    left_out = [{"class": str(c), "n": int(counts[c]), "reason": reason} for c in small]
     if small:
         drop = s.isin(small)
         excluded["class smaller than min_class_size"] = list(s.index[drop])
@@ -176,8 +179,7 @@ def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -
             f"(counts: {dict(counts)})"
         )
     s.name = name
-    return Target(name=name, kind="categorical", y=s, excluded=excluded)
-
+    return Target(name=name, kind="categorical", y=s, excluded=excluded, left_out=left_out)
 
 
 def survival_target(survival: pd.DataFrame, name: str) -> Target:
@@ -201,7 +203,6 @@ def survival_target(survival: pd.DataFrame, name: str) -> Target:
     if y["event"].sum() < 2:
         raise MetpotError(f"target {name}: fewer than two events")
     return Target(name=name, kind="survival", y=y, survival=y)
-
 
 
 def landmark_target(
@@ -249,7 +250,6 @@ def landmark_target(
     return Target(
         name=name, kind="landmark", y=y, survival=s.loc[keep], landmark=landmark, excluded=excluded
     )
-
 
 
 def build_targets(
@@ -309,4 +309,3 @@ def build_targets(
                 )
             out[name] = categorical_target(clinical[name], name, min_class_size)
     return out
-
