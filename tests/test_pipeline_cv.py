@@ -181,8 +181,10 @@ def test_null_data_pipeline_is_honest_and_the_partition_optimistic():
     """Survival shuffled, a noise CRS, Cox feature selection (p < 0.1), k = 3, 10 seeds: the
     pipeline's molecular C has a 95 % CI containing 0.5 in >= 9 seeds; the old path (subtypes
     of the all-patient clustering on the Cox-selected features, the classifier's out-of-fold
-    predictions) is optimistic. Seen when written: pipeline C 0.455-0.608 (mean ~0.52), old
-    path 0.54-0.68 (mean ~0.59)."""
+    predictions) is optimistic: above the pipeline's C in most seeds (paired: same cohort,
+    same folds). Seen when written (Harrell's C of the molecular prediction): pipeline
+    0.418-0.625, mean 0.503, CI containing 0.5 in 9 of 10 seeds (not seed 0: 0.625,
+    0.515-0.736); old path 0.419-0.599, mean 0.537, above the pipeline in 9 of 10 seeds."""
     from metpot.classify.against_crs import compare_with_crs
     from metpot.classify.nested_cv import fit_models
     from metpot.classify.pipeline_cv import _fold_partition
@@ -210,7 +212,9 @@ def test_null_data_pipeline_is_honest_and_the_partition_optimistic():
     print("pipeline molecular C:", np.round(new, 3).tolist())
     covers = (new[:, 1] <= 0.5) & (new[:, 2] >= 0.5)
     assert covers.sum() >= 9, new
-    assert old[:, 0].mean() - new[:, 0].mean() > 0.03, (old[:, 0].mean(), new[:, 0].mean())
+    gain = old[:, 0] - new[:, 0]
+    assert (gain > 0).sum() >= 8, gain  # 5.5 % chance under no optimism (sign test)
+    assert gain.mean() > 0.02, gain
 
 
 def _demo_config(**changes):
