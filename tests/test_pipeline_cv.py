@@ -311,3 +311,34 @@ def test_classes_left_out_are_named_in_the_card_best_and_summary():
     )
     assert f"classes left out (never predicted): {text}" in run_summary(config, **args)
     assert run_facts(config, **args)["classifiers"][0]["classes_left_out"] == text
+
+
+def test_summary_names_the_validation_and_the_stability():
+    from metpot.summary import run_facts, run_summary
+
+    stability = pd.DataFrame({"repeat": 0, "fold": range(4), "ari": [0.9, 0.5, np.nan, 0.7]})
+    vs = pd.DataFrame({"target": "snf_subtype", "model": "logistic", "feature_set": "selected",
+                       "validation": "pipeline", "predictor": "molecular", "reference": "",
+                       "metric": "harrell_c", "estimate": 0.51, "ci_low": 0.4, "ci_high": 0.62},
+                      index=[0])  # fmt: skip
+    args = dict(
+        ingest={"n_samples": 40},
+        samples=pd.DataFrame({"sample_id": ["a"], "status": "kept", "reason": ""}),
+        preprocess={},
+        n_clusters={"n_clusters": 3, "why": "given"},
+        subtypes=pd.DataFrame({"subtype": [1, 2, 3], "name": ["a", "b", "c"], "n": [20, 10, 10]}),
+        partition_stability=stability,
+    )
+    cox = _demo_config(preprocess={"select": {"method": "cox"}})
+    text = run_summary(cox, **args, classify_vs_crs=vs)
+    assert "Subtype validation: pipeline" in text
+    assert "partition 0.70 (range 0.50-0.90, 3 folds)" in text
+    assert "WARNING: 1 fold(s) could not re-run the pipeline" in text
+    assert "whole pipeline vs CRS (logistic): molecular Harrell's C 0.510 (0.400-0.620)" in text
+    facts = run_facts(cox, **args)["subtype_validation"]
+    assert facts["validation"] == "pipeline"
+    assert facts["stability"] == {"ari_mean": pytest.approx(0.7), "ari_min": 0.5,
+                                  "ari_max": 0.9, "n_folds": 4, "n_failed": 1}  # fmt: skip
+    assert "Subtype validation: partition" in run_summary(_demo_config(), **args)
+    assert "Subtype validation" not in run_summary(_demo_config(), **{
+        **args, "partition_stability": None})  # fmt: skip

@@ -217,7 +217,10 @@ def pipeline_cv(
     folds = outer_folds(target.samples, target.strata, cfg["outer"]["folds"],
                         cfg["outer"]["repeats"], seed)  # fmt: skip
     samples = pd.Index(target.samples)
-    layers = {name: X.set_axis([str(s) for s in X.index]) for name, X in layers.items()}
+    layers = {  # one float block per layer (a frame read from parquet has one per column)
+        name: pd.DataFrame(X.to_numpy(float), index=[str(s) for s in X.index], columns=X.columns)
+        for name, X in layers.items()
+    }
     absent = samples.difference(next(iter(layers.values())).index)
     if len(absent):
         raise MetpotError(
