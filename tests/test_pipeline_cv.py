@@ -335,6 +335,9 @@ def test_summary_names_the_validation_and_the_stability():
     assert "partition 0.70 (range 0.50-0.90, 3 folds)" in text
     assert "WARNING: 1 fold(s) could not re-run the pipeline" in text
     assert "whole pipeline vs CRS (logistic): molecular Harrell's C 0.510 (0.400-0.620)" in text
+    assert "partition rows of classify/vs_crs.tsv (validation partition) are optimistic" in text
+    forced = _demo_config(classify={"validation": "pipeline"})
+    assert "are optimistic" not in run_summary(forced, **args, classify_vs_crs=vs)
     facts = run_facts(cox, **args)["subtype_validation"]
     assert facts["validation"] == "pipeline"
     assert facts["stability"] == {"ari_mean": pytest.approx(0.7), "ari_min": 0.5,

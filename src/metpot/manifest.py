@@ -552,8 +552,12 @@ def subtype_validation(config: dict) -> str:
     value = (config.get("classify") or {}).get("validation", "auto")
     if value != "auto":
         return value
-    chosen = any(layer_preprocess(config, n)["select"]["method"] == "cox" for n in layers(config))
-    return "pipeline" if chosen else "partition"
+    return "pipeline" if features_chosen_with_outcome(config) else "partition"
+
+
+def features_chosen_with_outcome(config: dict) -> bool:
+    """Whether a layer's features are selected by their association with survival."""
+    return any(layer_preprocess(config, n)["select"]["method"] == "cox" for n in layers(config))
 
 
 def has_classify_pipeline(config: dict) -> bool:

@@ -87,7 +87,7 @@ def _validation_lines(
 ) -> list[str]:
     """Which validation the subtype classifiers' comparison with the CRS used, the whole
     pipeline's rows, and the stability of the partition in the folds."""
-    from metpot.manifest import subtype_validation
+    from metpot.manifest import features_chosen_with_outcome, subtype_validation
 
     facts = stability_facts(stability)
     if facts is None:
@@ -114,10 +114,10 @@ def _validation_lines(
                     f"  whole pipeline vs CRS ({r.model}): {r.predictor} Harrell's C "
                     f"{r.estimate:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
                 )
-        if validation == "pipeline" and len(rows):
+        if len(rows) and features_chosen_with_outcome(dict(config)):
             lines.append(
                 "  the partition rows of classify/vs_crs.tsv (validation partition) are "
-                "optimistic when the features were chosen with the outcome"
+                "optimistic: the features were chosen with the outcome"
             )
     return lines
 
