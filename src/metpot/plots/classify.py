@@ -104,7 +104,8 @@ def plot_vs_crs(table: pd.DataFrame, metric: str = "harrell_c", title: str | Non
                 r["estimate"], yy, xerr=err, fmt="o", color=PALETTE[j], capsize=3,
                 label=p if k == 0 else None,
             )  # fmt: skip
-        labels.append(f"{tg}: {md} / {fs}")
+        how = g["validation"].iloc[0] if "validation" in g.columns else ""
+        labels.append(f"{tg}: {md} / {fs}" + (f" ({how})" if how == "pipeline" else ""))
         ys.append(y - 0.25)
         y -= 1.0
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")
@@ -177,9 +178,7 @@ def calibration_plot(
                     continue
                 x = d["mean_predicted"].to_numpy(float)
                 y = d["observed"].to_numpy(float)
-                err = np.vstack(
-                    [y - d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float) - y]
-                )
+                err = np.vstack([y - d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float) - y])
                 h = ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(err), 0, None), marker="o",
                                 ms=3.5, lw=1.2, capsize=2, color=color_of[cls])  # fmt: skip
                 handles.setdefault(cls, h)
