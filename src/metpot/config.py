@@ -1,14 +1,18 @@
 """Configuration: schema validation with defaults, and what a config switches on.
 
-The schema is ``config/schema.yaml``. :func:`config_problems` lists every schema violation and
-every inconsistency between keys, one line each, naming the key to change;
-:func:`validate_config` raises them together. A user's config stands alone: keys left out take
-the schema's defaults, never the demo's values (``config/config.yaml`` is only the demo).
+The schema is ``config/schema.yaml``, the only place where defaults, allowed values and model
+lists are written: the code reads them with :func:`schema` (read once),
+:func:`schema_node`, :func:`schema_default` and :func:`schema_enum`. :func:`config_problems`
+lists every schema violation and every inconsistency between keys, one line each, naming the
+key to change; :func:`validate_config` raises them together. A user's config stands alone:
+keys left out take the schema's defaults, never the demo's values (``config/config.yaml`` is
+only the demo).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +30,7 @@ CRS_FACTORS = (
     "cea_ng_ml",
     "largest_tumor_cm",
 )
+#: Length of a year in each time unit (``cohort.clinical.time_unit``: its allowed values).
 YEAR_LENGTH = {"days": 365.25, "months": 12.0, "years": 1.0}
 
 #: Settings a preset of ``survival.integrated_groups`` carries: preset -> {(section, key):
@@ -34,6 +39,137 @@ YEAR_LENGTH = {"days": 365.25, "months": 12.0, "years": 1.0}
 PRESET_SETTINGS: dict[str, dict[tuple[str, str], Any]] = {
     "katipally2023": {("crs", "high_cutoff"): 2},
 }
+
+
+@functools.cache
+def _schema_file() -> dict:
+    from metpot.bundle import schema_path
+
+    return load_yaml(schema_path())
+
+
+def schema() -> dict:
+    """The config schema (``config/schema.yaml``), read once per process.
+
+    Returns
+    -------
+    dict
+        A deep copy (callers may change it freely).
+    """
+    return copy.deepcopy(_schema_file())
+
+
+def _resolve(node: Mapping, root: Mapping) -> dict:
+    """``node`` with a local ``$ref`` (``#/definitions/...``) merged in (its own keys win)."""
+    node = dict(node)
+    while "$ref" in node:
+        target: Any = root
+        for part in node.pop("$ref").removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **node}
+    return node
+
+
+def schema_node(key: str) -> dict:
+    """The schema of one config key, ``$ref`` resolved.
+
+    Parameters
+    ----------
+    key : str
+        Dotted path of the key, e.g. ``"crs.high_cutoff"`` or ``"preprocess.select.top"``.
+
+    Returns
+    -------
+    dict
+        The key's schema (``type``, ``default``, ``enum``, ``description``, ...), a copy.
+
+    Raises
+    ------
+    KeyError
+        The schema has no such key.
+    """
+    root = _schema_file()
+    node: dict = dict(root)
+    for part in key.split("."):
+        props = _resolve(node, root).get("properties", {})
+        if part not in props:
+            raise KeyError(f"config schema: no key {key!r} ({part!r} unknown)")
+        node = props[part]
+    return copy.deepcopy(_resolve(node, root))
+
+
+def schema_default(key: str) -> Any:
+    """The schema's default of one config key (a copy), e.g. ``schema_default("crs.high_cutoff")``.
+
+    Raises
+    ------
+    KeyError
+        The key is unknown or has no default.
+    """
+    node = schema_node(key)
+    if "default" not in node:
+        raise KeyError(f"config schema: {key} has no default")
+    return node["default"]
+
+
+def schema_enum(key: str) -> tuple:
+    """The allowed values of one config key (its ``enum``, or that of its array's items), in
+    the schema's order.
+
+    Raises
+    ------
+    KeyError
+        The key is unknown or has no list of values.
+    """
+    node = schema_node(key)
+    values = node.get("enum", node.get("items", {}).get("enum"))
+    if values is None:
+        raise KeyError(f"config schema: {key} has no list of allowed values")
+    return tuple(values)
+
+
+def section_defaults(name: str, section: Mapping | None = None) -> dict:
+    """One top-level config section checked alone, with the schema's defaults filled in.
+
+    Parameters
+    ----------
+    name : str
+        The section (e.g. ``"classify"``).
+    section : mapping, optional
+        The user's section; default empty.
+
+    Returns
+    -------
+    dict
+        A new dict.
+
+    Raises
+    ------
+    MetpotError
+        One line per schema problem, naming ``<name>.<key>``.
+    """
+    root = _schema_file()
+    sub = {
+        "definitions": root.get("definitions", {}),
+        "type": "object",
+        "properties": {name: root["properties"][name]},
+    }
+    config = {name: copy.deepcopy(dict(section or {}))}
+    errors = sorted(
+        _section_validator(name, sub).iter_errors(config), key=lambda e: [str(p) for p in e.path]
+    )
+    if errors:
+        raise MetpotError("\n".join(dict.fromkeys(_message(e) for e in errors)))
+    return config[name]
+
+
+_SECTION_VALIDATORS: dict = {}
+
+
+def _section_validator(name: str, sub: Mapping):
+    if name not in _SECTION_VALIDATORS:
+        _SECTION_VALIDATORS[name] = _DefaultFillingValidator(sub)
+    return _SECTION_VALIDATORS[name]
 
 
 def _extend_with_default(validator_class):
@@ -73,9 +209,7 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 def _schema(schema: str | Path | Mapping | None) -> Mapping:
     if schema is None:
-        from metpot.bundle import schema_path
-
-        schema = schema_path()
+        return _schema_file()
     return schema if isinstance(schema, Mapping) else load_yaml(schema)
 
 

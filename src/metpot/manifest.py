@@ -374,19 +374,6 @@ def _survival(config: dict, endpoint: str = "{endpoint}") -> StepFiles:
     return b.files
 
 
-# Models a classify job may name, for wildcard constraints (metpot.classify validates them).
-CLASSIFY_MODELS = (
-    "logistic",
-    "svm",
-    "random_forest",
-    "gradient_boosting",
-    "mlp",
-    "coxnet",
-    "rsf",
-    "crs",
-)
-
-
 def classify_config(config: dict) -> dict:
     """The ``classify`` section with metpot.classify's defaults (without ``enabled``)."""
     from metpot.classify.options import resolve_config
