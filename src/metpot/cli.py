@@ -136,14 +136,17 @@ def _step_io(step: str, cfg: dict, args: argparse.Namespace, **wildcards) -> Ste
 
 
 def _config(args: argparse.Namespace) -> dict:
-    """The config of a step: a user's YAML (validated, defaulted) or the rule's JSON."""
-    from metpot.config import load_config
+    """The config of a step: a user's YAML (validated, defaulted), or the resolved config the
+    rules write as a ``.json`` file (or give as JSON text)."""
+    from metpot.config import load_config, read_config_json
 
     if args.config is None:
         raise MetpotError("--config: give your config file (YAML), e.g. --config my.yaml")
     text = args.config
     if text.lstrip().startswith("{"):
-        return json.loads(text)  # the rules pass the resolved (validated) config
+        return json.loads(text)  # the resolved (validated) config as text
+    if text.endswith(".json"):
+        return read_config_json(text)  # the rules' file: the resolved (validated) config
     return load_config(text)
 
 

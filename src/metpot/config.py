@@ -59,8 +59,9 @@ def schema() -> dict:
     return copy.deepcopy(_schema_file())
 
 
-def _resolve(node: Mapping, root: Mapping) -> dict:
-    """``node`` with a local ``$ref`` (``#/definitions/...``) merged in (its own keys win)."""
+def resolve_ref(node: Mapping, root: Mapping) -> dict:
+    """A schema ``node`` with its local ``$ref`` (``#/definitions/...`` of the schema ``root``)
+    merged in (the node's own keys win)."""
     node = dict(node)
     while "$ref" in node:
         target: Any = root
@@ -91,11 +92,11 @@ def schema_node(key: str) -> dict:
     root = _schema_file()
     node: dict = dict(root)
     for part in key.split("."):
-        props = _resolve(node, root).get("properties", {})
+        props = resolve_ref(node, root).get("properties", {})
         if part not in props:
             raise KeyError(f"config schema: no key {key!r} ({part!r} unknown)")
         node = props[part]
-    return copy.deepcopy(_resolve(node, root))
+    return copy.deepcopy(resolve_ref(node, root))
 
 
 def schema_default(key: str) -> Any:
@@ -273,6 +274,22 @@ def load_config(source: str | Path | Mapping) -> dict:
     else:
         config = load_yaml(source)
     return validate_config(config)
+
+
+def read_config_json(path: str | Path) -> dict:
+    """A resolved config as the workflow writes it for a step (``<output_dir>/config/<step>.json``,
+    read as is: the workflow validated it), with a one-line error for a missing or malformed
+    file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetpotError(f"{path}: file not found")
+    try:
+        value = json.loads(path.read_text())
+    except ValueError as exc:
+        raise MetpotError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise MetpotError(f"{path}: expected a mapping of config keys at the top level")
+    return value
 
 
 def _preset(config: Mapping) -> str | None:

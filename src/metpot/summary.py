@@ -198,6 +198,42 @@ def config_digest(config: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def report_facts(path: str, digest: str) -> dict:
+    """The facts of the last run, for the report's first page (``workflow/report/workflow.rst``).
+
+    The workflow puts this function (with its arguments) into the config under
+    :data:`REPORT_FACTS_KEY`, and the page calls it when it is rendered: a report built in the
+    run's own process (``--report-after-run``, the workflow parsed before the file existed)
+    then shows that run's facts.
+
+    Parameters
+    ----------
+    path : str
+        The run's ``summary.json`` (:func:`run_facts`).
+    digest : str
+        :func:`config_digest` of the report's config ("" when it has none).
+
+    Returns
+    -------
+    dict
+        The facts, with ``stale`` (written under another config than the report's, or no
+        digest to compare) and ``path``; empty while the file does not exist or is not a JSON
+        mapping.
+    """
+    import json
+    from pathlib import Path
+
+    try:
+        facts = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(facts, dict):
+        return {}
+    facts["stale"] = not digest or facts.get("config_sha256") != digest
+    facts["path"] = str(path)
+    return facts
+
+
 def _num(v) -> float | None:
     try:
         v = float(v)
