@@ -77,7 +77,8 @@ def schema_node(key: str) -> dict:
     Parameters
     ----------
     key : str
-        Dotted path of the key, e.g. ``"crs.high_cutoff"`` or ``"preprocess.select.top"``.
+        Dotted path of the key, e.g. ``"crs.high_cutoff"`` or ``"preprocess.select.top"``;
+        ``*`` stands for a name the user chooses (``"cohort.omics.*.layout"``).
 
     Returns
     -------
@@ -92,10 +93,14 @@ def schema_node(key: str) -> dict:
     root = _schema_file()
     node: dict = dict(root)
     for part in key.split("."):
-        props = resolve_ref(node, root).get("properties", {})
-        if part not in props:
+        node = resolve_ref(node, root)
+        props = node.get("properties", {})
+        if part == "*" and isinstance(node.get("additionalProperties"), Mapping):
+            node = node["additionalProperties"]
+        elif part in props:
+            node = props[part]
+        else:
             raise KeyError(f"config schema: no key {key!r} ({part!r} unknown)")
-        node = props[part]
     return copy.deepcopy(resolve_ref(node, root))
 
 

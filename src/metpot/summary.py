@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from metpot.config import schema_default
+
 
 def _c(metrics: Mapping, predictor: str) -> str | None:
     key = f"c.{predictor}.harrell_c"
@@ -165,7 +167,7 @@ def run_summary(
         flags = s.get("flags") or {}
         if flags:
             lines.append("  flagged: " + ", ".join(f"{k} {v}" for k, v in flags.items()))
-    out = config.get("output_dir", "results")
+    out = config.get("output_dir", schema_default("output_dir"))
     lines += ["", f"Results: {out}/ (subtypes: {out}/clusters/assignments.tsv)"]
     if run:
         uri = run["tracking_uri"]

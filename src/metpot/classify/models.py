@@ -21,6 +21,7 @@ from metpot.classify.transformers import (
     TopVariance,
     ZScore,
 )
+from metpot.config import schema_default
 from metpot.errors import DataWarning, MetpotError, name_list
 
 
@@ -103,7 +104,6 @@ class CoxPH(BaseEstimator):
         return harrell_c(y[y.dtype.names[1]], y[y.dtype.names[0]], self.predict(X))
 
 
-
 def make_model(name: str, seed: int = 0):
     """A fresh, unfitted model.
 
@@ -168,7 +168,6 @@ def make_model(name: str, seed: int = 0):
     raise MetpotError(f"unknown model {name!r} (known: {name_list(CLASSIFIERS + SURVIVAL_MODELS)})")
 
 
-
 def param_grid(name: str, grid: Mapping[str, Sequence] | None = None) -> dict[str, list]:
     """A model's grid as grid-search parameters of :func:`build_pipeline`'s output."""
     grid = DEFAULT_GRIDS[name] if grid is None else grid
@@ -182,7 +181,6 @@ def param_grid(name: str, grid: Mapping[str, Sequence] | None = None) -> dict[st
         else:
             out[f"model__{key}"] = values
     return out
-
 
 
 def build_preprocessing(
@@ -220,10 +218,16 @@ def build_preprocessing(
     ]
     if signature:
         quotas = dict(signature.get("quotas") or {}) or None
-        steps.append(("signature", SignatureSelector(int(signature.get("size", 31)), quotas)))
+        steps.append(
+            (
+                "signature",
+                SignatureSelector(
+                    int(signature.get("size", schema_default("classify.signature.size"))), quotas
+                ),
+            )
+        )
     steps.append(("array", AsArray()))
     return Pipeline(steps)
-
 
 
 def build_pipeline(model: str, *, seed: int = 0, **preprocessing) -> Pipeline:
