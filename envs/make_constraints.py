@@ -1,5 +1,5 @@
 """Write constraints.txt: the installed versions of metpot's runtime dependencies and all of
-theirs (and of the `slurm` extra), from the environment this runs in.
+theirs (and of the `slurm` and `docs` extras), from the environment this runs in.
 
     python envs/make_constraints.py > constraints.txt
 
@@ -14,7 +14,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-EXTRAS = ("slurm",)
+EXTRAS = ("slurm", "docs")
 
 
 def requirements(dist, extras=()):
@@ -57,7 +57,7 @@ def main():
     deps = closure(requirements(metpot, EXTRAS))
     deps.pop("metpot", None)
     lines = [
-        "# pip install . -c constraints.txt   (pip install \".[slurm]\" -c constraints.txt)",
+        "# pip install . -c constraints.txt   (pip install \".[slurm,docs]\" -c constraints.txt)",
         "# The versions metpot is tested with: its dependencies and theirs, pinned.",
         "# Regenerate from a working environment:",
         "#   python envs/make_constraints.py > constraints.txt",

@@ -336,13 +336,13 @@ def test_compare_with_crs_uno_c_uses_each_folds_training_patients(small_fit):
     assert row["estimate"] == pytest.approx(np.mean(vals), rel=1e-12, abs=0)
 
 
-def test_readme_states_the_uno_truncation_rule():
+def test_docs_state_the_uno_truncation_rule():
     from pathlib import Path
 
     from metpot.classify.metrics import UNO_TAU_QUANTILE
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert f"tau = the {UNO_TAU_QUANTILE:g} quantile" in " ".join(readme.split())
+    page = (Path(__file__).resolve().parents[1] / "docs" / "classifiers.md").read_text()
+    assert f"tau = the {UNO_TAU_QUANTILE:g} quantile" in " ".join(page.split())
 
 
 def test_refit_is_deterministic(small_fit):
@@ -565,8 +565,9 @@ def test_random_forest_is_tuned_out_of_bag():
     assert isinstance(est, RandomForestClassifier) and est.oob_score
     assert params in ({"model__min_samples_leaf": 1}, {"model__min_samples_leaf": 5})
     assert oob.shape == (len(X), 3) and np.allclose(oob.sum(axis=1), 1)
-    ref = RandomForestClassifier(**{**est.get_params(), "oob_score": True}).fit(fitted.train,
-                                                                                fitted.y)
+    ref = RandomForestClassifier(**{**est.get_params(), "oob_score": True}).fit(
+        fitted.train, fitted.y
+    )
     np.testing.assert_array_equal(oob, ref.oob_decision_function_)
     # out of bag, not in sample: worse than the forest's fit to its own training data
     in_sample = est.predict_proba(fitted.train)
@@ -697,20 +698,9 @@ def test_fit_records_convergence_warnings_of_the_fits():
     assert res["cox_not_converged"] == {"count": 0, "folds": [], "final": 0}
 
 
-def test_fit_json_holds_the_fit_record(tmp_path):
-    import json
-
-    from metpot.cli import _write_fit
-
-    class FakeIO:
-        def path(self, key):
-            return tmp_path / key
-
-        def tsv(self, key, frame):
-            frame.to_csv(self.path(key), sep="\t", index=False)
-
-        def json(self, key, obj):
-            self.path(key).write_text(json.dumps(obj))
+def test_fit_json_holds_the_fit_record():
+    from metpot.step_io import Model
+    from metpot.steps.classify import fit_objects
 
     record = {"ConvergenceWarning": {"count": 4, "first": ["lbfgs failed to converge"]}}
     cox = {"count": 1, "folds": [{"repeat": 0, "fold": 2, "fits": 1}], "final": 0}
@@ -721,9 +711,11 @@ def test_fit_json_holds_the_fit_record(tmp_path):
                                  "ci_high": [0.7]})}  # fmt: skip
     for name in ("fold_metrics", "best_params", "predictions", "folds"):
         res[name] = pd.DataFrame({"x": [1]})
-    _write_fit(FakeIO(), res, lambda name: name, lambda final, path, card: None)
-    fit = json.loads((tmp_path / "fit").read_text())
+    out = fit_objects(res, lambda name: f"crs__{name}")
+    fit = out["crs__fit"]
     assert fit["fit_warnings"] == record and fit["cox_not_converged"] == cox
+    assert isinstance(out["crs__model"], Model) and "crs__card" not in out  # beside the model
+    assert out["crs__features"].empty
 
 
 def test_no_blanket_warning_filters_in_classify():

@@ -416,6 +416,11 @@ def test_section_defaults_names_the_key():
     )
     with pytest.raises(MetpotError, match=r"config: snf\.K: 1 is less than the minimum of 2"):
         section_defaults("snf", {"K": 1})
+    # without the check: the same defaults, filled as validation fills them
+    for name, sub in load_yaml(SCHEMA)["properties"].items():
+        if sub.get("type") == "object" and name not in ("cohort", "score"):  # no required keys
+            assert section_defaults(name, check=False) == section_defaults(name), name
+    assert section_defaults("snf", {"K": 1}, check=False)["K"] == 1
 
 
 def test_library_defaults_are_the_schema_defaults(monkeypatch):
@@ -423,28 +428,37 @@ def test_library_defaults_are_the_schema_defaults(monkeypatch):
     import pandas as pd
 
     from metpot import config as C
+    from metpot import risk_score
     from metpot.preprocess import _with_defaults
-    from metpot.risk_score import fong_score
 
+    assert risk_score.DEFAULT_HIGH_CUTOFF == C.schema_default("crs.high_cutoff")
     clinical = pd.DataFrame({"crs": [1, 2, 3]}, index=["a", "b", "c"])
-    assert list(fong_score(clinical, score_col="crs")["scores"]["crs_group"]) == [
-        "low",
-        "low",
-        "high",
-    ]
+    monkeypatch.setattr(risk_score, "DEFAULT_HIGH_CUTOFF", 2)
+    groups = risk_score.fong_score(clinical, score_col="crs", high_cutoff=None)["scores"]
+    assert list(groups["crs_group"]) == ["low", "high", "high"]
     assert _with_defaults({"select": {"method": "mad"}})["select"]["top"] == 2000
     raw = copy.deepcopy(C._schema_file())
-    raw["properties"]["crs"]["properties"]["high_cutoff"]["default"] = 2
     raw["definitions"]["select"]["properties"]["top"]["default"] = 7
     monkeypatch.setattr(C, "_schema_file", lambda: raw)
-    monkeypatch.setattr(C, "_SECTION_VALIDATORS", {})
-    assert list(fong_score(clinical, score_col="crs")["scores"]["crs_group"]) == [
-        "low",
-        "high",
-        "high",
-    ]
     assert _with_defaults({"select": {"method": "mad"}})["select"] == {
         "method": "mad",
         "top": 7,
         "p": raw["definitions"]["select"]["properties"]["p"]["default"],
     }
+
+
+def test_the_demo_cohort_is_written_where_the_config_reads_it():
+    """`snakemake --config output_dir=elsewhere` on the demo: the demo_cohort rule writes the
+    files the config names (results/demo/...), so the run finds them."""
+    from metpot import manifest
+
+    config = load_yaml(ROOT / "config" / "config.yaml")
+    config["output_dir"] = "elsewhere"
+    validate_config(config, ROOT / "config" / "schema.yaml")
+    out = manifest.step("demo_cohort", config).output_paths()
+    cohort = config["cohort"]
+    assert out["mrna"] == cohort["omics"]["mrna"]["path"] == "results/demo/mrna.tsv.gz"
+    assert out["mirna"] == cohort["omics"]["mirna"]["path"]
+    assert out["clinical"] == cohort["clinical"]["path"]
+    assert out["truth"] == cohort["truth"]
+    assert out["readme"] == "results/demo/README.txt"

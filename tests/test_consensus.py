@@ -174,3 +174,37 @@ def test_summary_json_ready(clustered):
     assert set(back["pac"]) == {"2", "3", "4", "5"}
     assert len(back["cdf"]["x"]) == 101 and len(back["cdf"]["3"]) == 101
     assert back["n_samples"] == 60 and back["n_resamples"] == 15
+
+
+@pytest.mark.parametrize("n_chunks", [1, 3])
+def test_consensus_chunks_split_the_same_resamples(tmp_path, n_chunks):
+    """Any number of workflow chunks (clusters.consensus.chunks) gives the same resamples,
+    each clustered once: the consensus does not depend on how the work was split."""
+    from metpot.cli import main
+
+    views, _ = _views()
+    ids = pd.Index([f"s{i:02d}" for i in range(len(views[0]))], name="sample_id")
+    layers = []
+    for name, v in zip(("a", "b"), views, strict=True):
+        path = tmp_path / f"{name}.parquet"
+        cols = [f"{name}{j}" for j in range(v.shape[1])]
+        pd.DataFrame(v, index=ids, columns=cols).to_parquet(path)
+        layers += ["--input", f"layer_{name}={path}"]
+    snf = {"variant": "snftool-2.3", "metric": "sqeuclidean", "K": 10, "mu": 0.5, "t": 20}
+
+    def chunks(n: int) -> pd.DataFrame:
+        consensus = {"resamples": 7, "fraction": 0.8, "seed": 1, "chunks": n}
+        cfg = {"snf": snf, "clusters": {"candidates": [2, 3], "consensus": consensus}}
+        cfg["clusters"]["consensus"]["precision"] = "float32"
+        tables = []
+        for c in range(n):
+            out = tmp_path / f"n{n}_chunk_{c}.tsv"
+            argv = ["consensus-chunk", "--config", json.dumps(cfg), *layers]
+            assert main([*argv, "--output", f"chunk={out}", "--chunk", str(c)]) == 0
+            tables.append(pd.read_csv(out, sep="\t", dtype={"sample_id": str}))
+        table = pd.concat(tables, ignore_index=True)
+        return table.sort_values(["resample", "sample_id"], ignore_index=True)
+
+    one = chunks(2)
+    assert sorted(one["resample"].unique()) == list(range(7))
+    pd.testing.assert_frame_equal(chunks(n_chunks), one)

@@ -1,4 +1,5 @@
-"""constraints.txt (pip) and envs/*.yaml (conda) pin versions that pyproject.toml accepts."""
+"""constraints.txt (pip) and envs/*.yaml (conda) pin versions that pyproject.toml accepts
+(its dependencies and the `slurm` and `docs` extras)."""
 
 import re
 import tomllib
@@ -17,7 +18,8 @@ CONDA_TO_PIP = {"matplotlib-base": "matplotlib"}
 
 def pyproject_requirements() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    texts = project["dependencies"] + project["optional-dependencies"].get("slurm", [])
+    extras = project["optional-dependencies"]
+    texts = project["dependencies"] + extras.get("slurm", []) + extras.get("docs", [])
     return [Requirement(t) for t in texts]
 
 
@@ -119,7 +121,7 @@ def test_the_dependencies_cover_what_snakemake_report_needs():
 def test_ci_installs_the_pinned_versions_and_a_separate_script_the_latest():
     """CI tests what constraints.txt pins; .ci/run-latest (a scheduled job) the newest releases."""
     run = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install --quiet -c constraints.txt ".[test,slurm]"' in run
+    assert 'pip install --quiet -c constraints.txt ".[test,slurm,docs]"' in run
     assert 'if [ "${METPOT_CI_LATEST:-0}" = 1 ]' in run
     latest = (ROOT / ".ci" / "run-latest").read_text()
     assert "METPOT_CI_LATEST=1" in latest and ".ci/run" in latest

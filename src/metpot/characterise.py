@@ -60,6 +60,29 @@ DIFFERENTIAL_COLUMNS = [
 ]  # fmt: skip
 """Columns of :func:`differential_features`, in order."""
 
+#: Features listed per subtype and the FDR they must pass when ``characterise.top`` and
+#: ``characterise.fdr`` are not given.
+DEFAULT_TOP = 20
+DEFAULT_FDR = 0.05
+
+
+def settings(section: Mapping | None) -> tuple[int, float]:
+    """``(top, fdr)`` of the ``characterise`` config section, defaults filled in.
+
+    Parameters
+    ----------
+    section : mapping or None
+        The ``characterise`` section of the config.
+
+    Returns
+    -------
+    tuple of (int, float)
+        Features per subtype in the marker tables and figures; the FDR they must pass.
+    """
+    section = {"top": DEFAULT_TOP, "fdr": DEFAULT_FDR, **(section or {})}
+    return int(section["top"]), float(section["fdr"])
+
+
 _EXACT_MAX_N = 8  # scipy's 'auto': exact when a group has at most 8 values and no ties
 
 
@@ -278,7 +301,9 @@ def differential_features(
     return out[DIFFERENTIAL_COLUMNS]
 
 
-def top_features(table: pd.DataFrame, top: int = 20, fdr: float = 0.05) -> pd.DataFrame:
+def top_features(
+    table: pd.DataFrame, top: int = DEFAULT_TOP, fdr: float = DEFAULT_FDR
+) -> pd.DataFrame:
     """The top features of every layer x subtype x direction among those passing the FDR.
 
     Parameters
@@ -392,7 +417,7 @@ def gene_set_tests(
     return out[cols].reset_index(drop=True)
 
 
-def suggest_names(tests: pd.DataFrame, fdr: float = 0.05) -> pd.DataFrame:
+def suggest_names(tests: pd.DataFrame, fdr: float = DEFAULT_FDR) -> pd.DataFrame:
     """The name the gene sets suggest for each subtype (or none), without forcing uniqueness.
 
     Parameters

@@ -16,12 +16,14 @@ import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from metpot.errors import MetpotError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 CRS_FACTORS = (
     "node_positive",
@@ -134,8 +136,20 @@ def schema_enum(key: str) -> tuple:
     return tuple(values)
 
 
-def section_defaults(name: str, section: Mapping | None = None) -> dict:
-    """One top-level config section checked alone, with the schema's defaults filled in.
+def _fill_defaults(node: Mapping, instance: Any, root: Mapping) -> None:
+    """Fill the schema's defaults into ``instance`` in place, as validation would (no check)."""
+    node = resolve_ref(node, root)
+    if not isinstance(instance, dict):
+        return
+    for key, sub in node.get("properties", {}).items():
+        if "default" in sub and key not in instance:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(sub, instance[key], root)
+
+
+def section_defaults(name: str, section: Mapping | None = None, *, check: bool = True) -> dict:
+    """One top-level config section with the schema's defaults filled in (checked alone).
 
     Parameters
     ----------
@@ -143,6 +157,8 @@ def section_defaults(name: str, section: Mapping | None = None) -> dict:
         The section (e.g. ``"classify"``).
     section : mapping, optional
         The user's section; default empty.
+    check : bool
+        Validate it against the schema (imports jsonschema); ``False`` only fills defaults.
 
     Returns
     -------
@@ -152,15 +168,18 @@ def section_defaults(name: str, section: Mapping | None = None) -> dict:
     Raises
     ------
     MetpotError
-        One line per schema problem, naming ``<name>.<key>``.
+        With ``check``: one line per schema problem, naming ``<name>.<key>``.
     """
     root = _schema_file()
+    config = {name: copy.deepcopy(dict(section or {}))}
+    if not check:
+        _fill_defaults(root["properties"][name], config[name], root)
+        return config[name]
     sub = {
         "definitions": root.get("definitions", {}),
         "type": "object",
         "properties": {name: root["properties"][name]},
     }
-    config = {name: copy.deepcopy(dict(section or {}))}
     errors = sorted(
         _section_validator(name, sub).iter_errors(config), key=lambda e: [str(p) for p in e.path]
     )
@@ -174,11 +193,17 @@ _SECTION_VALIDATORS: dict = {}
 
 def _section_validator(name: str, sub: Mapping):
     if name not in _SECTION_VALIDATORS:
-        _SECTION_VALIDATORS[name] = _DefaultFillingValidator(sub)
+        _SECTION_VALIDATORS[name] = _default_filling_validator()(sub)
     return _SECTION_VALIDATORS[name]
 
 
-def _extend_with_default(validator_class):
+@functools.cache
+def _default_filling_validator():
+    """jsonschema's Draft 2020-12 validator that fills defaults as it validates (jsonschema is
+    imported here: steps that read a resolved config never need it)."""
+    import jsonschema
+
+    validator_class = jsonschema.Draft202012Validator
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -189,9 +214,6 @@ def _extend_with_default(validator_class):
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-_DefaultFillingValidator = _extend_with_default(jsonschema.Draft202012Validator)
 
 
 def load_yaml(path: str | Path) -> Any:
@@ -221,6 +243,8 @@ def _schema(schema: str | Path | Mapping | None) -> Mapping:
 
 def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "oneOf" and err.context:
+        import jsonschema
+
         err = jsonschema.exceptions.best_match(err.context)
     message = err.message.replace("\n", " ")
     if err.validator == "additionalProperties":
@@ -246,7 +270,7 @@ def config_problems(config: Any, schema: str | Path | Mapping | None = None) -> 
     if not isinstance(config, dict):
         return ["config: expected a mapping of keys at the top level"]
     apply_presets(config)  # before the schema fills its defaults: only unset keys take them
-    validator = _DefaultFillingValidator(_schema(schema))
+    validator = _default_filling_validator()(_schema(schema))
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
     if errors:
         return list(dict.fromkeys(_message(e) for e in errors))
@@ -402,6 +426,17 @@ def _semantic_problems(config: dict) -> list[str]:
             f"config: characterise.layer: no omics layer named {char_layer!r} "
             f"(layers: {', '.join(layers)})"
         )
+    score = config.get("score") or {}
+    if (score.get("ntp") or {}).get("templates"):
+        if score.get("method", "classifier") != "ntp":
+            problems.append(
+                "config: score.ntp.templates: a published template scores with NTP only; "
+                f"set score.method: ntp (got {score.get('method', 'classifier')})"
+            )
+        if score.get("model"):
+            problems.append(
+                "config: score.ntp.templates: give score.model or score.ntp.templates, not both"
+            )
     n = config.get("clusters", {}).get("n", "auto")
     if isinstance(n, int) and n not in config["clusters"]["candidates"]:
         config["clusters"]["candidates"] = sorted({*config["clusters"]["candidates"], n})

@@ -16,6 +16,14 @@ class MetpotError(Exception):
     """A user error: bad input or configuration. The message is one line."""
 
 
+class MetpotValueError(MetpotError, ValueError):
+    """A bad value or array given to a metpot estimator or function.
+
+    Both a :class:`MetpotError` (the CLI prints its one line and exits non-zero) and the
+    ``ValueError`` that scikit-learn's conventions expect of an estimator's input checks.
+    """
+
+
 class DataWarning(UserWarning):
     """A real-data blemish that metpot handled (dropped, skipped), named in the message."""
 

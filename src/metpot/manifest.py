@@ -25,6 +25,7 @@ A step is looked up with :func:`step`, which returns its :class:`StepFiles`. Wil
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ from metpot.config import (
     has_truth,
     layer_preprocess,
 )
+from metpot.model_io import card_path
 
 KINDS = ("patient", "table", "figure", "metrics", "params", "model", "text", "temp")
 SUMMARY_KINDS = frozenset({"table", "figure", "metrics", "params", "model", "text"})
@@ -142,15 +144,29 @@ def _rep(category: str, caption: str, subcategory: str = "", **labels: str) -> R
 
 
 def _demo(config: dict) -> StepFiles:
+    """The demo cohort's files: where the config's cohort section reads them (so that
+    ``--config output_dir=...`` finds them), else under ``<output_dir>/demo``."""
     b = _Builder(config, "demo")
+    cohort = config.get("cohort") or {}
+    named = {
+        "mrna": ((cohort.get("omics") or {}).get("mrna") or {}).get("path"),
+        "mirna": ((cohort.get("omics") or {}).get("mirna") or {}).get("path"),
+        "clinical": (cohort.get("clinical") or {}).get("path"),
+        "truth": cohort.get("truth"),
+    }
     for key, name in (
         ("mrna", "mrna.tsv.gz"),
         ("mirna", "mirna.tsv.gz"),
         ("clinical", "clinical.tsv"),
         ("truth", "truth.tsv"),
     ):
-        b.add(key, name, "patient")
-    b.add("readme", "README.txt", "text")
+        if named[key]:
+            b.files.outputs[key] = Output(named[key], "patient")
+        else:
+            b.add(key, name, "patient")
+    b.files.outputs["readme"] = Output(
+        os.path.join(os.path.dirname(b.files.outputs["mrna"].path), "README.txt"), "text"
+    )
     return b.files
 
 
@@ -483,8 +499,10 @@ def classify_fit_files(config: dict, target: str, model: str, feature_set: str) 
     b = _Builder(config, f"classify/fits/{target}/{name}")
     for key, file, kind in _FIT_FILES:
         b.add(key, file, kind)
-    b.files.outputs["model"] = Output(b.path(f"{name}.skops", f"classify/models/{target}"), "model")
-    b.files.outputs["card"] = Output(b.path(f"{name}.json", f"classify/models/{target}"), "model")
+    model = b.path(f"{name}.skops", f"classify/models/{target}")
+    b.files.outputs["model"] = Output(model, "model")
+    card = card_path(model).name  # beside the model, the folder spelled as out_dir spells it
+    b.files.outputs["card"] = Output(f"{model.rpartition('/')[0]}/{card}", "model")
     return b.files.outputs
 
 
@@ -606,6 +624,15 @@ def subtype_target(config: dict) -> str | None:
     return None
 
 
+#: The files of a scored cohort that ``metpot score --model M --out DIR`` (one-off) also writes.
+SCORE_FILES = {"predictions": "predictions.tsv", "summary": "summary.json"}
+
+
+def score_oneoff_outputs(out: str) -> dict[str, str]:
+    """The outputs of ``metpot score --model M --out DIR``: key -> path under ``out``."""
+    return {key: f"{out}/{name}" for key, name in SCORE_FILES.items()}
+
+
 def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
     b = _Builder(config, f"score/{cohort}")
     spec = config["score"]["cohorts"].get(cohort, {}) if "{" not in cohort else {}
@@ -615,7 +642,10 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
     if spec.get("clinical"):
         inputs["clinical"] = spec["clinical"]["path"]
     model = config["score"].get("model")
-    if model and not model.startswith("models:/"):
+    templates = config["score"].get("ntp", {}).get("templates")
+    if templates:  # a published NTP template: no model
+        inputs["templates"] = templates
+    elif model and not model.startswith("models:/"):
         inputs["model"] = model
     elif not model:
         target = subtype_target(config)
@@ -632,10 +662,10 @@ def _score(config: dict, cohort: str = "{cohort}") -> StepFiles:
         inputs["assignments"] = clusters["assignments"].path
         inputs["subtypes"] = clusters["subtypes"].path
     b.files.inputs = inputs
-    b.add("predictions", "predictions.tsv", "patient")
+    b.add("predictions", SCORE_FILES["predictions"], "patient")
     b.add(
         "summary",
-        "summary.json",
+        SCORE_FILES["summary"],
         "table",
         _rep("Scoring", "score_summary", cohort, cohort=cohort),
     )

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from metpot.errors import MetpotError
-from metpot.io import sha256, write_json
 
 CARD_FORMAT = 1
 
@@ -73,8 +72,36 @@ def package_versions() -> dict[str, str]:
 
 
 def card_path(model_path: str | Path) -> Path:
-    """The model card beside a ``.skops`` file."""
+    """The model card beside a ``.skops`` file (the one place that names it)."""
     return Path(model_path).with_suffix(".json")
+
+
+def model_path(card_file: str | Path) -> Path:
+    """The ``.skops`` file a model card (:func:`card_path`) describes."""
+    return Path(card_file).with_suffix(".skops")
+
+
+def input_example(card: dict):
+    """A one-row input example of a model for MLflow: the training means of its features.
+
+    Parameters
+    ----------
+    card : dict
+        The model's card (``features``, ``preprocessing.raw_value_summary``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row, the model's columns in order, each the mean of its training values (NaN
+        where the card holds none): no patient's values leave with the model.
+    """
+    import numpy as np
+    import pandas as pd
+
+    summary = card["preprocessing"].get("raw_value_summary") or {}
+    columns = [f["column"] for f in card["features"]]
+    row = [(summary.get(c) or {}).get("mean", np.nan) for c in columns]
+    return pd.DataFrame([row], columns=columns).astype(float)
 
 
 def untrusted_types(data: bytes) -> list[str]:
@@ -146,6 +173,8 @@ def save_model(estimator: Any, path: str | Path, card: dict) -> dict:
     """
     import skops.io as sio
 
+    from metpot.io import sha256, write_json
+
     path = Path(path)
     data = _canonical(sio.dumps(estimator))
     bad = untrusted_types(data)
@@ -202,6 +231,8 @@ def load_model(path: str | Path) -> tuple[Any, dict]:
         file holds a type outside :data:`TRUSTED_TYPES`.
     """
     import skops.io as sio
+
+    from metpot.io import sha256
 
     path = Path(path)
     if not path.is_file():

@@ -267,7 +267,7 @@ def zscore(X: pd.DataFrame) -> pd.DataFrame:
 def _with_defaults(settings: dict) -> dict:
     """A layer's settings over the config schema's ``preprocess`` defaults (a key left out
     takes its default)."""
-    base = section_defaults("preprocess")
+    base = section_defaults("preprocess", check=False)
     out = {**base, **settings}
     for key in ("missing", "select"):
         out[key] = {**base[key], **(settings.get(key) or {})}

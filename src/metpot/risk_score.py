@@ -57,6 +57,28 @@ KATIPALLY_2023: dict[str, dict[str, str]] = {
 INTEGRATED_PRESETS = {"pitroda2018": PITRODA_2018, "katipally2023": KATIPALLY_2023}
 
 
+#: The score from which the CRS group is ``"high"`` when ``crs.high_cutoff`` is not given:
+#: the config schema's default (3, Fong 1999: 0-2 low, 3-5 high).
+DEFAULT_HIGH_CUTOFF: int = schema_default("crs.high_cutoff")
+
+
+def crs_settings(section: Mapping | None) -> tuple[int, dict]:
+    """The ``crs`` config section as (high cutoff, the other settings: columns or ``score``).
+
+    Parameters
+    ----------
+    section : mapping or None
+        The ``crs`` section of the config.
+
+    Returns
+    -------
+    tuple of (int, dict)
+        ``crs.high_cutoff`` (default :data:`DEFAULT_HIGH_CUTOFF`) and the rest of the section.
+    """
+    rest = dict(section or {})
+    return rest.pop("high_cutoff", DEFAULT_HIGH_CUTOFF), rest
+
+
 def integrated_table(spec: str | Mapping[str, Mapping[str, str]]) -> dict:
     """The integrated-groups table of a preset name or an explicit table."""
     if isinstance(spec, str):
@@ -137,7 +159,7 @@ def fong_score(
     n_liver_tumors: str | None = None,
     cea_ng_ml: str | None = None,
     largest_tumor_cm: str | None = None,
-    high_cutoff: int | None = None,
+    high_cutoff: int | None = DEFAULT_HIGH_CUTOFF,
     score_col: str | None = None,
     id_col: str | None = None,
 ) -> dict:
@@ -190,7 +212,7 @@ def fong_score(
         Unknown column, no factor columns and no ``score_col``, bad values, bad cutoff.
     """
     if high_cutoff is None:
-        high_cutoff = schema_default("crs.high_cutoff")
+        high_cutoff = DEFAULT_HIGH_CUTOFF
     if not isinstance(high_cutoff, int | np.integer) or not 1 <= int(high_cutoff) <= 5:
         raise MetpotError(f"high_cutoff must be an integer from 1 to 5, got {high_cutoff!r}")
     factor_cols = {

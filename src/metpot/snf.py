@@ -42,7 +42,6 @@ from collections.abc import Sequence
 
 import numba
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from metpot import _snf_kernels as _k
 from metpot import spectral as _spectral
@@ -229,6 +228,8 @@ def distance(X, metric: str = "sqeuclidean", Y=None) -> np.ndarray:
     if metric not in _CDIST_METRICS:
         known = ", ".join(("sqeuclidean", "euclidean", "chisquared") + _CDIST_METRICS)
         raise MetpotError(f"unknown distance metric {metric!r}; expected one of {known}")
+    from scipy.spatial.distance import cdist  # imported here: a costly import, rarely used
+
     return np.ascontiguousarray(cdist(A, B, metric=metric))
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from metpot._snf_inputs import _check_variant
-from metpot.errors import MetpotError
+from metpot.errors import MetpotValueError
 from metpot.snf import snf_pipeline
 from metpot.spectral import (
     choose_n_clusters,
@@ -101,9 +103,21 @@ class SNF(ClusterMixin, BaseEstimator):
         """
         _check_variant(self.variant)
         if not (self.n_clusters == "auto" or isinstance(self.n_clusters, int | np.integer)):
-            raise MetpotError(f"n_clusters must be 'auto' or an integer, got {self.n_clusters!r}")
+            raise MetpotValueError(
+                f"n_clusters must be 'auto' or an integer, got {self.n_clusters!r}"
+            )
+        if scipy.sparse.issparse(X):
+            raise MetpotValueError("SNF: sparse input is not supported; give dense views")
+        if isinstance(X, np.ndarray | pd.DataFrame) and X.ndim == 2:
+            raise MetpotValueError(
+                "SNF.fit takes a list of views (samples x features each, one per omics "
+                f"layer), got one matrix of shape {X.shape}"
+            )
+        views = list(X)
+        if len(views) < 2:
+            raise MetpotValueError(f"SNF needs at least 2 views, got {len(views)}")
         self.affinities_, self.fused_ = snf_pipeline(
-            X,
+            views,
             K=self.K,
             mu=self.mu,
             t=self.t,

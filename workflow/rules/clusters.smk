@@ -7,6 +7,7 @@ step_rule(
     "consensus_chunk",
     "One chunk of the consensus resamples: the SNF pipeline and clustering on each.",
     args=" --chunk {wildcards.chunk}",
+    threads=CHUNK_THREADS,
     mem_mb=nxn_mem_mb(8),
     runtime=60,
 )

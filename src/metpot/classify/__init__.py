@@ -66,7 +66,7 @@ the plots).
 
 from __future__ import annotations
 
-import importlib
+from metpot._lazy import lazy_exports
 
 __all__ = [
     "CLASSIFIERS",
@@ -120,10 +120,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "resolve_config",
     ),
     "inputs": (
+        "CRS_COMPARISON_ENDPOINT",
         "Target",
         "_surv_array",
         "build_targets",
         "categorical_target",
+        "comparison_outcome",
         "feature_matrix",
         "landmark_target",
         "survival_target",
@@ -155,20 +157,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "nested_cv": ("fit_models", "fit_one"),
     "driver": ("_best", "assemble", "plan", "run_classification"),
     "calibration": ("CALIBRATION_CI", "calibration_in_the_large_and_slope", "calibration_table"),
-    "signature": ("signature_matrix", "signature_model"),
+    "signature": ("signature_classes", "signature_matrix", "signature_model"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    # PEP 562: a name is imported from its module on first use, then kept in the package
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MODULE_OF))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

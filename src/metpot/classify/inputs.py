@@ -56,7 +56,6 @@ def feature_matrix(layers: Mapping[str, pd.DataFrame], feature_set: str) -> pd.D
     return out
 
 
-
 @dataclass
 class Target:
     """A prediction target over some samples.
@@ -115,13 +114,11 @@ class Target:
         return sum(len(v) for v in self.excluded.values())
 
 
-
 def _surv_array(time, event) -> np.ndarray:
     out = np.empty(len(time), dtype=[("event", bool), ("time", float)])
     out["event"] = np.asarray(event, dtype=bool)
     out["time"] = np.asarray(time, dtype=float)
     return out
-
 
 
 def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -> Target:
@@ -179,7 +176,6 @@ def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -
     return Target(name=name, kind="categorical", y=s, excluded=excluded)
 
 
-
 def survival_target(survival: pd.DataFrame, name: str) -> Target:
     """A survival target from a ``time``/``event`` frame (e.g. ``survival.survival_frame``).
 
@@ -201,7 +197,6 @@ def survival_target(survival: pd.DataFrame, name: str) -> Target:
     if y["event"].sum() < 2:
         raise MetpotError(f"target {name}: fewer than two events")
     return Target(name=name, kind="survival", y=y, survival=y)
-
 
 
 def landmark_target(
@@ -250,6 +245,33 @@ def landmark_target(
         name=name, kind="landmark", y=y, survival=s.loc[keep], landmark=landmark, excluded=excluded
     )
 
+
+#: The endpoint a categorical target's predictions are compared with the CRS on (survival and
+#: landmark targets use their own).
+CRS_COMPARISON_ENDPOINT = "os"
+
+
+def comparison_outcome(
+    target: Target, endpoints: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame | None:
+    """The ``outcome`` of :func:`~metpot.classify.fit_models` for a target.
+
+    Parameters
+    ----------
+    target : Target
+        The target fitted.
+    endpoints : mapping
+        Endpoint name -> ``time``/``event`` frame (those the cohort has).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :data:`CRS_COMPARISON_ENDPOINT`'s outcome for a categorical target (None if the cohort
+        lacks it); None for survival and landmark targets, which are compared on their own.
+    """
+    if target.kind != "categorical":
+        return None
+    return endpoints.get(CRS_COMPARISON_ENDPOINT)
 
 
 def build_targets(
@@ -309,4 +331,3 @@ def build_targets(
                 )
             out[name] = categorical_target(clinical[name], name, min_class_size)
     return out
-

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from metpot.classify.options import CLASSIFIERS, DEFAULT_GRIDS, SURVIVAL_MODELS
 from metpot.classify.transformers import (
@@ -20,9 +21,10 @@ from metpot.classify.transformers import (
     SignatureSelector,
     TopVariance,
     ZScore,
+    check_matrix,
 )
 from metpot.config import schema_default
-from metpot.errors import DataWarning, MetpotError, name_list
+from metpot.errors import DataWarning, MetpotError, MetpotValueError, name_list
 
 
 class CoxConvergenceWarning(ConvergenceWarning):
@@ -43,12 +45,35 @@ class CoxPH(BaseEstimator):
     """
 
     def fit(self, X, y):
+        """Fit the Cox model and its baseline hazard.
+
+        Parameters
+        ----------
+        X : array_like or pandas.DataFrame
+            Samples x covariates (a 1-D array is one covariate), finite values.
+        y : numpy structured array
+            ``(event, time)`` per sample, as scikit-survival's ``Surv.from_arrays``.
+
+        Returns
+        -------
+        CoxPH
+        """
         from metpot.survival import cox_ph
 
-        x = np.asarray(X, dtype=float)
-        if x.ndim == 1:
-            x = x[:, None]
+        x = check_matrix(self, _column(X), fit=True, allow_nan=False)
+        if y is None:
+            raise MetpotValueError(
+                "CoxPH requires y to be passed, but the target y is None (a structured array "
+                "(event, time))"
+            )
         y = np.asarray(y)
+        if y.dtype.names is None or len(y.dtype.names) < 2:
+            raise MetpotValueError(
+                f"CoxPH needs y as a structured array (event, time) as scikit-survival's "
+                f"Surv.from_arrays makes, got an array of dtype {y.dtype}"
+            )
+        if y.shape != (x.shape[0],):
+            raise MetpotValueError(f"CoxPH: y has shape {y.shape} for {x.shape[0]} samples in X")
         ev, tm = y.dtype.names[0], y.dtype.names[1]
         t, e = y[tm].astype(float), y[ev].astype(bool)
         self.n_features_in_ = x.shape[1]
@@ -84,25 +109,61 @@ class CoxPH(BaseEstimator):
         return self
 
     def predict(self, X) -> np.ndarray:
-        x = np.asarray(X, dtype=float)
-        if x.ndim == 1:
-            x = x[:, None]
+        """The linear predictor (centred at the training means; higher = worse).
+
+        Parameters
+        ----------
+        X : array_like or pandas.DataFrame
+            Samples x the covariates of ``fit``.
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per sample (NaN for a sample with a missing covariate); NaN
+            everywhere when the fit did not converge.
+        """
+        check_is_fitted(self)
+        x = check_matrix(self, _column(X), fit=False)  # NaN in, NaN out
         if not getattr(self, "converged_", True):  # (models saved before converged_ existed)
             return np.full(x.shape[0], np.nan)
         return (x - self.mean_) @ np.where(np.isnan(self.coef_), 0.0, self.coef_)
 
     def survival_at(self, X, times) -> np.ndarray:
-        """Survival probabilities, samples x ``times``."""
+        """Survival probabilities.
+
+        Parameters
+        ----------
+        X : array_like or pandas.DataFrame
+            Samples x the covariates of ``fit``.
+        times : array_like
+            Times, in the unit of the training times.
+
+        Returns
+        -------
+        numpy.ndarray
+            Samples x ``times``.
+        """
+        check_is_fitted(self)
         idx = np.searchsorted(self.event_times_, np.asarray(times, float), side="right") - 1
         h0 = np.where(idx >= 0, self.cum_baseline_hazard_[np.maximum(idx, 0)], 0.0)
         return np.exp(-np.exp(self.predict(X))[:, None] * h0[None, :])
 
     def score(self, X, y) -> float:
+        """Harrell's C of :meth:`predict` against ``y`` (a structured array (event, time))."""
         from metpot.survival import harrell_c
 
         y = np.asarray(y)
         return harrell_c(y[y.dtype.names[1]], y[y.dtype.names[0]], self.predict(X))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+def _column(X):
+    """A 1-D array as one column (CoxPH takes a single covariate as a vector)."""
+    return np.asarray(X)[:, None] if np.ndim(X) == 1 else X
 
 def make_model(name: str, seed: int = 0):
     """A fresh, unfitted model.

@@ -38,7 +38,9 @@ DEFAULT_GRIDS: dict[str, dict[str, list]] = {
 }
 
 #: Defaults of the ``classify`` config section (see :func:`resolve_config`), from the schema.
-DEFAULT_CONFIG: dict = {k: v for k, v in section_defaults("classify").items() if k != "enabled"}
+DEFAULT_CONFIG: dict = {
+    k: v for k, v in section_defaults("classify", check=False).items() if k != "enabled"
+}
 
 _UNIT_PER_YEAR = YEAR_LENGTH
 

@@ -23,6 +23,28 @@ def signature_model(comparison: pd.DataFrame, kinds: Mapping[str, str], target: 
     return None if best.empty else str(best.iloc[0]["model"])
 
 
+def signature_classes(labels: pd.Series, order: Sequence = ()) -> list:
+    """The classes of a signature heatmap, left to right.
+
+    Parameters
+    ----------
+    labels : pandas.Series
+        The true class of each sample.
+    order : sequence, optional
+        Classes to put first, in this order (the subtypes in subtype order, as the clusters
+        figures draw them); those absent from ``labels`` are skipped.
+
+    Returns
+    -------
+    list
+        ``order``'s classes present in ``labels``, then the others sorted as text.
+    """
+    classes = sorted(labels.unique(), key=str)
+    if not len(order):
+        return classes
+    present = set(labels)
+    return [c for c in order if c in present] + [c for c in classes if c not in order]
+
 
 def signature_matrix(
     layers: Mapping[str, pd.DataFrame],
@@ -109,4 +131,3 @@ def signature_matrix(
         "marks": np.array([classes[marks[j]] for j in rows]),
         "means": pd.DataFrame(means[rows], index=z.index, columns=classes),
     }
-

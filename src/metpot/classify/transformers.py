@@ -8,10 +8,76 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from metpot.classify.options import _split_column
-from metpot.errors import MetpotError, name_list
+from metpot.errors import MetpotValueError, name_list
+
+
+def check_matrix(estimator, X, *, fit: bool, allow_nan: bool = True) -> np.ndarray:
+    """``X`` as a 2-D float array, checked as scikit-learn's ``validate_data`` would.
+
+    A light check on purpose: a data frame is converted once, without scikit-learn's
+    per-column validation (slow for thousands of columns), and valid input is returned
+    unchanged (``np.asarray(X, dtype=float)``).
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator the data is for: named in the messages; with ``fit=False`` its
+        ``n_features_in_`` is the number of columns expected.
+    X : array_like or pandas.DataFrame
+        Samples x features.
+    fit : bool
+        True in ``fit`` (at least one sample and one feature), False after it (as many
+        features as in ``fit``).
+    allow_nan : bool
+        Accept NaN (never infinite values when False).
+
+    Returns
+    -------
+    numpy.ndarray
+        Float values, samples x features.
+
+    Raises
+    ------
+    MetpotValueError
+        Sparse or complex input, not 2-D, empty, another number of features than in ``fit``,
+        or NaN/infinite values where they are not allowed; one line naming the estimator.
+    """
+    name = type(estimator).__name__
+    if scipy.sparse.issparse(X):
+        raise MetpotValueError(f"{name}: sparse input is not supported; give a dense array")
+    values = np.asarray(X)
+    if values.dtype.kind == "c":
+        raise MetpotValueError(f"{name}: Complex data not supported")
+    values = values.astype(float, copy=False)
+    if values.ndim != 2:
+        raise MetpotValueError(
+            f"{name}: expected a 2-D array (samples x features), got {values.ndim}-D "
+            f"of shape {values.shape}. Reshape your data: X.reshape(-1, 1) for one feature, "
+            "X.reshape(1, -1) for one sample"
+        )
+    if fit:
+        for axis, what in ((0, "sample"), (1, "feature")):
+            if values.shape[axis] == 0:
+                raise MetpotValueError(
+                    f"{name}: 0 {what}(s) (shape={values.shape}) while a minimum of 1 is required."
+                )
+    elif values.shape[1] != estimator.n_features_in_:
+        raise MetpotValueError(
+            f"X has {values.shape[1]} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input"
+        )
+    if not allow_nan and not np.isfinite(values).all():
+        i, j = np.argwhere(~np.isfinite(values))[0]
+        column = X.columns[j] if hasattr(X, "columns") else int(j)
+        raise MetpotValueError(
+            f"{name}: X has a NaN or inf value ({values[i, j]}) in column {column!r}, row {i}"
+        )
+    return values
 
 
 class _FrameStep(TransformerMixin, BaseEstimator):
@@ -19,19 +85,24 @@ class _FrameStep(TransformerMixin, BaseEstimator):
 
     They take a data frame (or an array) and return the same kind: a frame keeps the
     ``"<layer>:<feature>"`` column names the per-layer steps need, without scikit-learn's
-    per-column validation of frames (slow for thousands of columns). Subclasses set
-    ``keep_`` (bool mask over the input columns) in ``fit`` and may override ``_apply``.
+    per-column validation of frames (slow for thousands of columns): :func:`check_matrix`
+    checks the input instead. Subclasses set ``keep_`` (bool mask over the input columns)
+    in ``fit`` and may override ``_apply``.
     """
 
+    #: NaN accepted in ``fit`` and ``transform`` (also the scikit-learn tag ``allow_nan``).
+    _allow_nan = True
+
     def _start(self, X) -> np.ndarray:
+        values = check_matrix(self, X, fit=True, allow_nan=self._allow_nan)
         if hasattr(X, "columns"):
             self.feature_names_in_ = np.asarray(X.columns.astype(str), dtype=object)
         else:
             self.feature_names_in_ = np.asarray(
-                [f"x{i}" for i in range(np.shape(X)[1])], dtype=object
+                [f"x{i}" for i in range(values.shape[1])], dtype=object
             )
         self.n_features_in_ = len(self.feature_names_in_)
-        return np.asarray(X, dtype=float)
+        return values
 
     def fit(self, X, y=None):
         """Learn the input columns and keep them all (steps that select override this)."""
@@ -43,12 +114,20 @@ class _FrameStep(TransformerMixin, BaseEstimator):
         return values[:, self.keep_]
 
     def transform(self, X):
-        values = np.asarray(X, dtype=float)
-        if values.ndim != 2 or values.shape[1] != self.n_features_in_:
-            raise MetpotError(
-                f"{type(self).__name__}: expected {self.n_features_in_} columns, "
-                f"got {values.shape[1] if values.ndim == 2 else values.ndim}"
-            )
+        """Apply the fitted step.
+
+        Parameters
+        ----------
+        X : array_like or pandas.DataFrame
+            Samples x the columns seen in ``fit``.
+
+        Returns
+        -------
+        numpy.ndarray or pandas.DataFrame
+            The kept (and transformed) columns; a frame for a frame.
+        """
+        check_is_fitted(self)
+        values = check_matrix(self, X, fit=False, allow_nan=self._allow_nan)
         out = self._apply(values)
         if hasattr(X, "columns"):
             return pd.DataFrame(out, index=X.index, columns=self.get_feature_names_out())
@@ -56,33 +135,61 @@ class _FrameStep(TransformerMixin, BaseEstimator):
 
     def get_support(self) -> np.ndarray:
         """Boolean mask of the kept input columns."""
+        check_is_fitted(self)
         return self.keep_
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the kept input columns (``"x<i>"`` for an array)."""
+        check_is_fitted(self)
         return self.feature_names_in_[self.keep_]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
+        tags.input_tags.allow_nan = self._allow_nan
         return tags
 
 
-
 class Log2Transform(_FrameStep):
-    """``log2(x + 1)``; negative input is a :class:`MetpotError` naming the column."""
+    """``log2(x + 1)``; negative input (in ``fit`` or ``transform``) is a
+    :class:`~metpot.errors.MetpotValueError` naming the column."""
 
-    def _apply(self, values):
+    def fit(self, X, y=None):
+        """Learn the input columns; refuse negative values.
+
+        Parameters
+        ----------
+        X : array_like or pandas.DataFrame
+            Samples x features, non-negative (NaN allowed).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        Log2Transform
+        """
+        self._check_non_negative(self._start(X))
+        self.keep_ = np.ones(self.n_features_in_, dtype=bool)
+        return self
+
+    def _check_non_negative(self, values: np.ndarray) -> None:
         with np.errstate(invalid="ignore"):
             neg = values < 0
         if neg.any():
             j = int(np.argwhere(neg)[0][1])
-            raise MetpotError(
-                f"log2 transform needs non-negative values; column "
-                f"{self.feature_names_in_[j]!r} has {values[neg][0]!r} "
-                "(set classify.transform: none for log-scale data)"
+            raise MetpotValueError(
+                f"Negative values in data passed to Log2Transform: column "
+                f"{self.feature_names_in_[j]!r} has {float(values[neg][0])!r}; log2(x + 1) "
+                "needs non-negative values (set classify.transform: none for log-scale data)"
             )
+
+    def _apply(self, values):
+        self._check_non_negative(values)
         return np.log2(values + 1.0)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags
 
 
 class DropMissing(_FrameStep):
@@ -103,7 +210,9 @@ class DropMissing(_FrameStep):
         miss = np.isnan(values)
         self.keep_ = miss.mean(axis=0) <= self.max_fraction
         if not self.keep_.any():
-            raise MetpotError(f"every feature has more than {self.max_fraction:g} missing")
+            raise MetpotValueError(
+                f"DropMissing: every feature has more than {self.max_fraction:g} missing"
+            )
         kept = values[:, self.keep_]
         med = _nanmedian_columns(kept) if miss.any() else np.median(kept, axis=0)
         self.median_ = np.where(np.isfinite(med), med, 0.0)
@@ -117,7 +226,6 @@ class DropMissing(_FrameStep):
         return out
 
 
-
 def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
     """``np.nanmedian(values, axis=0)`` (NaN for an all-missing column) by one sort: NaNs sort
     last, so each column's median sits at its count of present values."""
@@ -128,7 +236,6 @@ def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
     hi = ordered[np.minimum(n // 2, len(values) - 1), cols]
     med = np.where(n % 2 == 1, lo, (lo + hi) / 2.0)
     return np.where(n > 0, med, np.nan)
-
 
 
 class TopVariance(_FrameStep):
@@ -148,6 +255,10 @@ class TopVariance(_FrameStep):
 
     def fit(self, X, y=None):
         values = self._start(X)
+        if len(values) < 2:
+            raise MetpotValueError(
+                f"TopVariance needs at least 2 samples to rank variances, got {len(values)} sample"
+            )
         var = np.var(values, axis=0, ddof=1)
         var = np.where(np.isfinite(var), var, 0.0)
         keep = var > 0
@@ -159,10 +270,9 @@ class TopVariance(_FrameStep):
                     order = np.lexsort((idx, -var[idx]))
                     keep[idx[order[int(self.top) :]]] = False
         if not keep.any():
-            raise MetpotError("every feature is constant")
+            raise MetpotValueError("TopVariance: every feature is constant")
         self.keep_ = keep
         return self
-
 
 
 class ZScore(_FrameStep):
@@ -178,7 +288,6 @@ class ZScore(_FrameStep):
 
     def _apply(self, values):
         return (values - self.mean_) / self.scale_
-
 
 
 def _cox_score_stat(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> np.ndarray:
@@ -203,7 +312,6 @@ def _cox_score_stat(X: np.ndarray, time: np.ndarray, event: np.ndarray) -> np.nd
     return np.nan_to_num(chi)
 
 
-
 def univariate_scores(X, y) -> np.ndarray:
     """Supervised univariate score per column (higher = more associated with ``y``).
 
@@ -222,7 +330,6 @@ def univariate_scores(X, y) -> np.ndarray:
         warnings.filterwarnings("ignore", "Features .* are constant", UserWarning)
         f, _ = f_classif(values, y)
     return np.nan_to_num(f, nan=0.0, posinf=np.finfo(float).max)
-
 
 
 class SignatureSelector(_FrameStep):
@@ -247,13 +354,34 @@ class SignatureSelector(_FrameStep):
         False ranks by the multi-class ANOVA F alone.
     """
 
+    # the ANOVA F and Cox scores need every value (the pipeline imputes before this step)
+    _allow_nan = False
+
     def __init__(self, size: int = 31, quotas: dict | None = None, per_class: bool = True):
         self.size = size
         self.quotas = quotas
         self.per_class = per_class
 
     def fit(self, X, y):
+        """Choose the signature's columns.
+
+        Parameters
+        ----------
+        X : array_like or pandas.DataFrame
+            Samples x features, finite values.
+        y : array_like
+            Class labels, or a scikit-survival structured array ``(event, time)``.
+
+        Returns
+        -------
+        SignatureSelector
+        """
         values = self._start(X)
+        if y is None:
+            raise MetpotValueError(
+                "SignatureSelector requires y to be passed, but the target y is None "
+                "(class labels or a survival array)"
+            )
         y = np.asarray(y)
         self.scores_ = univariate_scores(values, y)
         if self.per_class and y.dtype.names is None and len(np.unique(y)) > 2:
@@ -266,7 +394,7 @@ class SignatureSelector(_FrameStep):
             layer = np.array([_split_column(c)[0] for c in self.feature_names_in_])
             unknown = sorted(set(self.quotas) - set(layer))
             if unknown:
-                raise MetpotError(
+                raise MetpotValueError(
                     f"classify.signature.quotas: no layer {name_list(unknown)} in the "
                     f"feature set (layers: {name_list(pd.unique(layer))})"
                 )
@@ -289,12 +417,17 @@ class SignatureSelector(_FrameStep):
         self.keep_ = keep
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
 
 
 class AsArray(_FrameStep):
     """Hand the model a plain array (the column names stay in ``get_feature_names_out``)."""
 
     def transform(self, X):
+        """The kept columns as a float array (see :meth:`_FrameStep.transform`)."""
         return np.asarray(super().transform(np.asarray(X, dtype=float)), dtype=float)
 
 

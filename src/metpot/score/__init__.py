@@ -10,14 +10,17 @@ A model trained on a discovery cohort (``metpot.classify``, saved with
     the transform, imputation and scaling itself. :func:`match_features` builds that frame by
     feature id, whatever the column order of the new files.
 ``ntp``
-    Nearest template prediction (Hoshida, PLoS One 2010; as CMScaller's ``ntp`` and MOVICS's
-    ``runNTP``): binary templates from the training cohort's class markers
-    (``card["markers"]``), cosine distance of each sample, z-scored within the new cohort, to
-    each template, a per-sample resampling p-value and BH FDR. It needs no training scale and
-    no classifier, only the marker ids: prefer it for cohorts from another platform (e.g.
-    microarrays scored with an RNA-seq model), where the classifier's input scale is wrong;
+    Nearest template prediction (Hoshida, PLoS One 2010): binary templates from the training
+    cohort's class markers (``card["markers"]``) or from a published template table
+    (:func:`read_templates`, no model needed), cosine distance of each sample, z-scored
+    within the new cohort, to each template, a per-sample resampling p-value and BH FDR. It
+    needs no training scale and no classifier, only the marker ids: prefer it for cohorts
+    from another platform (e.g. microarrays scored with an RNA-seq model), where the
+    classifier's input scale is wrong;
     it needs a cohort (at least a few samples of mixed subtypes), because each feature is
-    centred and scaled across the new samples.
+    centred and scaled across the new samples. Two recipes (``score.ntp.pool``): CMScaller's
+    ``ntp()`` (``all_genes``, the default: all features standardised and resampled for the
+    null) and MOVICS's ``runNTP`` (``markers``); see :mod:`metpot.score.nearest_template`.
 ``snf_propagation``
     SNFtool's ``groupPredict`` (:func:`metpot.snf.group_predict`) against the discovery
     cohort's layers and subtypes, for cohorts that have every layer of the discovery cohort.
@@ -73,7 +76,8 @@ The package, one module per step (every public name is importable from ``metpot.
   :func:`standardize_cohort`, :func:`distribution_check`.
 * :mod:`~metpot.score.classifier`: :func:`predict_classifier`.
 * :mod:`~metpot.score.nearest_template`: NTP (:func:`class_markers`, :func:`ntp_predict`,
-  :func:`ntp`, ...).
+  :func:`ntp`, ...); :mod:`~metpot.score.templates`: published template tables
+  (:func:`read_templates`).
 * :mod:`~metpot.score.propagation`: :func:`snf_propagate`.
 * :mod:`~metpot.score.cohort`: :func:`score_cohort`, which runs the above, with
   :func:`agreement` and :func:`risk_groups`.
@@ -86,6 +90,7 @@ from metpot.score.cohort import METHODS, agreement, risk_groups, score_cohort
 from metpot.score.distribution import distribution_check, standardize_cohort, training_statistics
 from metpot.score.matching import match_features, select_model
 from metpot.score.nearest_template import (
+    POOLS,
     bh_fdr,
     class_markers,
     ntp,
@@ -94,6 +99,7 @@ from metpot.score.nearest_template import (
     ntp_zscore,
 )
 from metpot.score.propagation import snf_propagate
+from metpot.score.templates import read_templates
 from metpot.validate import transposed_layers
 
 STANDARDIZE = distribution.STANDARDIZE  # option values, importable from here as before
@@ -101,6 +107,7 @@ TRANSFORMS = _common.TRANSFORMS
 
 __all__ = [
     "METHODS",
+    "POOLS",
     "agreement",
     "bh_fdr",
     "class_markers",
@@ -111,6 +118,7 @@ __all__ = [
     "ntp_templates",
     "ntp_zscore",
     "predict_classifier",
+    "read_templates",
     "risk_groups",
     "score_cohort",
     "select_model",

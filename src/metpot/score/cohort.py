@@ -199,6 +199,8 @@ def score_cohort(
     ntp_fdr: float = 0.05,
     ntp_n_perm: int = 1000,
     seed: int = 0,
+    ntp_pool: str = "all_genes",
+    templates: pd.DataFrame | None = None,
     reference: Mapping | None = None,
     snf_options: Mapping | None = None,
     crs: Mapping | None = None,
@@ -213,7 +215,7 @@ def score_cohort(
         The fitted pipeline (:func:`metpot.model_io.load_model`); may be None for
         ``method="ntp"`` or ``"snf_propagation"``.
     card : dict
-        Its model card.
+        Its model card (may be empty with ``templates``).
     layers : mapping
         The new cohort's layers, samples x features, raw values.
     clinical : DataFrame, optional
@@ -229,6 +231,12 @@ def score_cohort(
         :func:`distribution_check` thresholds (``outside_margin`` is its ``margin``).
     ntp_fdr, ntp_n_perm, seed
         NTP options (samples with FDR above ``ntp_fdr`` are ``low_confidence``).
+    ntp_pool : {"all_genes", "markers"}
+        NTP recipe (CMScaller's or MOVICS's; :func:`metpot.score.ntp_predict`).
+    templates : DataFrame, optional
+        A published template table (:func:`metpot.score.templates.read_templates`): NTP
+        scores with it instead of the card's markers, no model needed; ``method`` must be
+        ``"ntp"``.
     reference : mapping, optional
         For SNF propagation: ``{"layers": {...}, "labels": Series}`` of the discovery cohort
         and optionally ``"transform"`` (applied to both cohorts; default ``"none"``).
@@ -245,7 +253,8 @@ def score_cohort(
         ``all`` the NTP ones prefixed ``ntp_`` and ``snf_prediction``), ``share_outside``
         (classifier), ``flag``, and ``crs``, ``crs_group``, ``risk_group`` with clinical data.
     summary : dict
-        ``method``, ``model`` (target, feature set, file, sha256), ``n_samples``, ``classes``,
+        ``method``, ``model`` (target, feature set, file, sha256), ``templates`` (the template
+        file, or None), ``n_samples``, ``classes``,
         ``counts`` (per class, all predictions), ``counts_unflagged``, ``coverage`` (from
         :func:`match_features`), ``flags`` (count per flag), ``distribution`` (cohort check),
         ``ntp``, ``agreement``, ``warnings`` (the data warnings raised while scoring; they are
@@ -273,6 +282,8 @@ def score_cohort(
                 ntp_fdr=ntp_fdr,
                 ntp_n_perm=ntp_n_perm,
                 seed=seed,
+                ntp_pool=ntp_pool,
+                templates=templates,
                 reference=reference,
                 snf_options=snf_options,
                 crs=crs,
@@ -289,10 +300,19 @@ def score_cohort(
 
 
 def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, dict]:
+    card = card or {}
+    templates = o["templates"]
+    if templates is not None and method != "ntp":
+        raise MetpotError(
+            f"published NTP templates score with method ntp only, got method {method!r}"
+        )
     classes = [str(c) for c in card.get("classes") or []]
+    if templates is not None:
+        classes = list(dict.fromkeys(templates["class"].astype(str)))
     summary: dict[str, Any] = {
         "method": method,
         "model": {k: card.get(k) for k in ("target", "feature_set", "file", "sha256")},
+        "templates": None if templates is None else templates.attrs.get("path", "given"),
         "classes": classes,
         "coverage": None,
         "standardize": None,
@@ -336,7 +356,13 @@ def _score(model, card, layers, clinical, method, **o) -> tuple[pd.DataFrame, di
         parts["classifier"] = res
     if method in ("ntp", "all"):
         res, info = ntp_predict(
-            layers, card, n_perm=o["ntp_n_perm"], seed=o["seed"], fdr=o["ntp_fdr"]
+            layers,
+            card,
+            n_perm=o["ntp_n_perm"],
+            seed=o["seed"],
+            fdr=o["ntp_fdr"],
+            templates=templates,
+            pool=o["ntp_pool"],
         )
         summary["ntp"] = info
         preds["ntp"] = res["prediction"]

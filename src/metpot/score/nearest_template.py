@@ -1,16 +1,37 @@
-"""Nearest template prediction (NTP; Hoshida, PLoS One 2010, as CMScaller and MOVICS).
+"""Nearest template prediction (NTP; Hoshida, PLoS One 2010).
 
 :func:`class_markers` picks each class's up-regulated markers on the training cohort (the
-model card's ``markers``); :func:`ntp_predict` scores a new cohort with them: the markers are
-matched by id, z-scored within the cohort (:func:`ntp_zscore`), compared with binary
-templates (:func:`ntp_templates`) by cosine distance, and given a per-sample resampling
-p-value and a BH FDR (:func:`ntp`, :func:`bh_fdr`).
+model card's ``markers``); :func:`ntp_predict` scores a new cohort with them, or with a
+published template table (:mod:`metpot.score.templates`): the markers are matched by id,
+z-scored within the cohort (:func:`ntp_zscore`), compared with binary templates
+(:func:`ntp_templates`) by cosine distance, and given a per-sample resampling p-value and a BH
+FDR (:func:`ntp`, :func:`bh_fdr`).
+
+Two recipes exist in the packages users know, and ``pool`` chooses between them:
+
+``"all_genes"`` (CMScaller's ``ntp()``, the default)
+    Every feature of the cohort's layer(s) is centred and scaled across the samples (what
+    CMScaller's ``ematAdjust`` does before ``ntp()``), and each sample's null vectors are drawn
+    from its values over all those features. A feature with a missing value (or no variance,
+    which row scaling turns into missing values) is dropped, from the markers and from the
+    pool, as ``ntp()`` discards incomplete rows. A feature marking two classes is two template
+    rows (its value counted twice in the sample vector, a 1 in one class each), as CMScaller
+    repeats the row. Given the same permutations this is CMScaller 2.0.1's ``ntp()`` to
+    rounding (``tests/test_ntp_cmscaller.py``).
+``"markers"`` (MOVICS ``runNTP``)
+    Only the markers are standardised and the null is drawn from the sample's marker values.
+    A shared marker is one template row with a 1 for each class it marks; a missing cell
+    becomes 0 (the feature's cohort mean) after scaling.
+
+Predictions and distances are the same in both recipes when no marker is shared and none has
+missing values (each feature is standardised on its own); the p-values differ, widely for
+samples far from every template.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -18,7 +39,15 @@ import pandas as pd
 from metpot.errors import MetpotError, name_list, warn_data
 from metpot.score._common import _apply_transform, _layer_frame, _model_samples, _transform_name
 
-__all__ = ["bh_fdr", "class_markers", "ntp", "ntp_predict", "ntp_templates", "ntp_zscore"]
+__all__ = [
+    "POOLS",
+    "bh_fdr",
+    "class_markers",
+    "ntp",
+    "ntp_predict",
+    "ntp_templates",
+    "ntp_zscore",
+]
 
 
 def class_markers(X: pd.DataFrame, y, n_markers: int = 50) -> dict[str, list[str]]:
@@ -87,7 +116,7 @@ def bh_fdr(p) -> np.ndarray:
     if n == 0:
         return p.copy()
     order = np.argsort(p, kind="stable")
-    ranked = p[order] * n / np.arange(1, n + 1)
+    ranked = (n / np.arange(1, n + 1)) * p[order]  # R's n/i * p, to the last bit
     adj = np.minimum.accumulate(ranked[::-1])[::-1]
     out = np.empty(n)
     out[order] = np.minimum(adj, 1.0)
@@ -127,23 +156,40 @@ def ntp_zscore(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(Z, index=X.index, columns=X.columns)
 
 
-def ntp_templates(markers: Mapping[str, Iterable[str]], columns: Iterable[str]) -> pd.DataFrame:
-    """Binary NTP templates over the union of the markers present in ``columns``.
+def _marker_pairs(markers) -> list[tuple[str, str]]:
+    if isinstance(markers, Mapping):
+        return [(str(c), str(m)) for c, ms in markers.items() for m in ms]
+    return [(str(c), str(m)) for c, m in markers]
+
+
+def ntp_templates(
+    markers: Mapping[str, Iterable[str]] | Iterable[tuple[str, str]],
+    columns: Iterable[str],
+    *,
+    repeat_shared: bool = False,
+) -> pd.DataFrame:
+    """Binary NTP templates over the markers present in ``columns``.
 
     Template of class k: 1 for the markers of k, 0 for the other markers (-1 when there are
-    exactly two classes, as CMScaller). A feature marking several classes is 1 in each.
+    exactly two classes, as CMScaller and Hoshida 2010).
 
     Parameters
     ----------
-    markers : mapping
-        ``{class: [column, ...]}``.
+    markers : mapping or iterable of pairs
+        ``{class: [column, ...]}``, or ``(class, column)`` pairs (the rows of a template
+        table, in order). Classes keep their first-seen order.
     columns : iterable of str
         Columns available in the new cohort.
+    repeat_shared : bool
+        False (MOVICS ``runNTP``'s recipe): one row per feature, in first-seen order; a
+        feature marking several classes is 1 in each. True (CMScaller ``ntp()``): one row per
+        (class, feature) pair, in the order given, so a feature marking two classes is two
+        rows (the index repeats it) with a single 1 each.
 
     Returns
     -------
     DataFrame
-        Marker columns (first-seen order) x classes (mapping order).
+        Marker features (rows) x classes.
 
     Raises
     ------
@@ -151,33 +197,35 @@ def ntp_templates(markers: Mapping[str, Iterable[str]], columns: Iterable[str]) 
         Fewer than two classes, or a class with fewer than 2 markers present.
     """
     avail = set(map(str, columns))
-    classes = [str(c) for c in markers]
+    pairs = _marker_pairs(markers)
+    classes = list(dict.fromkeys(c for c, _ in pairs))
     if len(classes) < 2:
-        raise MetpotError("NTP needs markers of at least two classes (model card 'markers')")
-    union: list[str] = []
-    lost = 0
-    for c in markers:
-        for m in markers[c]:
-            m = str(m)
-            if m in avail:
-                if m not in union:
-                    union.append(m)
-            else:
-                lost += 1
-    T = pd.DataFrame(0.0, index=pd.Index(union, name="feature"), columns=classes)
-    counts = {}
-    for c, ms in markers.items():
-        present = [str(m) for m in ms if str(m) in avail]
-        counts[str(c)] = len(present)
-        T.loc[present, str(c)] = 1.0
+        raise MetpotError("NTP needs markers of at least two classes")
+    present = [(c, m) for c, m in pairs if m in avail]
+    absent = list(dict.fromkeys(m for _, m in pairs if m not in avail))
+    if repeat_shared:
+        rows = [m for _, m in present]
+        T = pd.DataFrame(0.0, index=pd.Index(rows, name="feature"), columns=classes)
+        for r, (c, _) in enumerate(present):
+            T.iloc[r, classes.index(c)] = 1.0
+    else:
+        rows = list(dict.fromkeys(m for _, m in present))
+        T = pd.DataFrame(0.0, index=pd.Index(rows, name="feature"), columns=classes)
+        for c, m in present:
+            T.loc[m, c] = 1.0
+    counts = {c: sum(1 for k, _ in present if k == c) for c in classes}
     few = {c: k for c, k in counts.items() if k < 2}
     if few:
         raise MetpotError(
             "NTP: class(es) with fewer than 2 markers in the new cohort: "
             + ", ".join(f"{c} ({k})" for c, k in few.items())
         )
-    if lost:
-        warn_data(f"NTP: {lost} marker(s) of the model card are absent from the new cohort")
+    if absent:
+        n_all = len(set(m for _, m in pairs))
+        warn_data(
+            f"NTP: {len(absent)} of {n_all} marker(s) are absent from the new cohort "
+            f"(or dropped): {name_list(absent)}"
+        )
     unstable = [c for c, k in counts.items() if k < 5]
     if unstable:
         warn_data(f"NTP: fewer than 5 markers for class(es) {name_list(unstable)}; unstable")
@@ -194,18 +242,22 @@ def ntp(
     *,
     p_convention: str = "plus_one",
     replace: bool = True,
+    draws: Callable[[int], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Nearest template prediction on a standardised cohort (Hoshida 2010; CMScaller ``ntp``).
+    """Nearest template prediction on a standardised cohort (Hoshida 2010).
 
-    For sample i with values ``z_i`` over the template features: cosine similarity to every
+    For sample i with values ``z_i`` over the template rows: cosine similarity to every
     template; distance ``d = 1 - cos``; prediction = the nearest template. Null: ``n_perm``
-    vectors drawn from the sample's own values over all columns of ``Z`` (the pool; with
-    replacement as CMScaller's ``sample.int(P, S * nPerm, replace = TRUE)``, or a
-    permutation without replacement with ``replace=False``), each giving the minimum
-    distance to the templates. Draws of sample i come from
+    vectors of S values (S = template rows) drawn from the sample's own values over all
+    columns of ``Z`` (the pool, which the caller chooses: all features for CMScaller's
+    recipe, the markers for MOVICS's, see the module docstring; with replacement as
+    CMScaller's ``sample.int(P, S * nPerm, replace = TRUE)``, or a permutation without
+    replacement with ``replace=False``), each giving the minimum distance to the templates.
+    Draws of sample i come from
     ``default_rng(SeedSequence(seed).spawn(n)[i]).integers(0, P, size=(n_perm, S))``
     (``permuted`` rows for ``replace=False``), so a sample's p-value does not depend on
-    chunking. p-value conventions:
+    chunking; ``draws`` replaces them (e.g. by the permutations another implementation drew).
+    p-value conventions:
 
     * ``"plus_one"``: ``(1 + #{null d_min <= observed d_min}) / (n_perm + 1)`` (a valid
       p-value, Phipson & Smyth 2010).
@@ -230,6 +282,11 @@ def ntp(
     replace : bool
         Draw with replacement (CMScaller) or permute (needs as many pool columns as template
         features).
+    draws : callable, optional
+        ``draws(i)`` gives the pool column indices (0-based, an integer array of shape
+        ``(n_perm, S)``) of sample i's null vectors, in place of the seeded draws. CMScaller's
+        R draws of sample i are ``matrix(sample.int(P, S * nPerm, TRUE), ncol = nPerm)``, i.e.
+        ``(idx - 1).reshape(n_perm, S)``.
 
     Returns
     -------
@@ -268,7 +325,14 @@ def ntp(
     children = np.random.SeedSequence(seed).spawn(len(best))
     for i, child in enumerate(children):
         rng = np.random.default_rng(child)
-        if replace:
+        if draws is not None:
+            idx = np.asarray(draws(i))
+            if idx.shape != (n_perm, S) or idx.min() < 0 or idx.max() >= P:
+                raise MetpotError(
+                    f"NTP draws of sample {i}: need integers in [0, {P}) of shape "
+                    f"({n_perm}, {S}), got shape {idx.shape}"
+                )
+        elif replace:
             idx = rng.integers(0, P, size=(n_perm, S))
         else:
             idx = rng.permuted(np.tile(np.arange(P), (n_perm, 1)), axis=1)[:, :S]
@@ -295,73 +359,164 @@ def ntp(
     return out
 
 
+POOLS = ("all_genes", "markers")
+
+
+def _drop_incomplete(X: pd.DataFrame, markers: set[str]) -> pd.DataFrame:
+    """CMScaller's ``complete.cases``: drop features with a missing value or no variance."""
+    A = X.to_numpy(dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd = np.nanstd(A, axis=0, ddof=1) if A.shape[0] > 1 else np.zeros(A.shape[1])
+    bad = ~np.isfinite(A).all(axis=0) | ~(sd > 0)
+    if bad.any():
+        gone = [str(c) for c in X.columns[bad]]
+        hit = [c for c in gone if c in markers]
+        warn_data(
+            f"NTP (pool all_genes): {len(gone)} feature(s) with missing values or no variance "
+            f"dropped, as CMScaller's ntp(), {len(hit)} of them markers: {name_list(hit or gone)}"
+        )
+    return X.loc[:, ~bad]
+
+
 def ntp_predict(
     layers: Mapping[str, pd.DataFrame],
-    card: Mapping,
+    card: Mapping | None = None,
     n_perm: int = 1000,
     seed: int = 0,
     fdr: float = 0.05,
     p_convention: str = "plus_one",
+    *,
+    templates: pd.DataFrame | None = None,
+    pool: str = "all_genes",
+    draws: Callable[[int], np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """NTP of a new cohort with the markers of a model card.
+    """NTP of a new cohort with the markers of a model card or a published template table.
 
-    The marker columns (``card["markers"]``, ``"<layer>:<feature>"``) are matched by id, put
-    on the model's transformed scale (``preprocessing.transform``), z-scored within the cohort
-    (:func:`ntp_zscore`; the pool of resampled values is the markers, as MOVICS ``runNTP``)
-    and passed to :func:`ntp`.
+    The markers (``card["markers"]``, ``"<layer>:<feature>"``, or the rows of ``templates``)
+    are matched by id and, for a card, put on the model's transformed scale
+    (``preprocessing.transform``; a template table is applied to the values as given). Then
+    ``pool`` chooses the recipe (module docstring): ``"all_genes"`` (CMScaller ``ntp()``)
+    z-scores every feature of the layers holding markers, drops features with missing values
+    or no variance, repeats a shared marker's row, and resamples the null from all features;
+    ``"markers"`` (MOVICS ``runNTP``) z-scores and resamples the markers only. Both end in
+    :func:`ntp`.
 
     Parameters
     ----------
     layers : mapping of str to DataFrame
         The new cohort's layers, samples x features, raw values.
-    card : dict
-        The model card: ``markers`` and ``preprocessing.transform``.
-    n_perm, seed, p_convention
-        See :func:`ntp`.
+    card : dict, optional
+        The model card: ``markers`` and ``preprocessing.transform``. Not read when
+        ``templates`` is given.
+    n_perm, seed, p_convention, draws
+        See :func:`ntp`. With ``pool="all_genes"`` the pool columns are the kept features of
+        the marker layers, layer by layer in ``layers`` order, each in its file order.
     fdr : float
         A sample whose FDR is above this is ``low_confidence`` (0 < fdr <= 1).
+    templates : DataFrame, optional
+        A template table (:func:`metpot.score.templates.read_templates`: ``class``,
+        ``feature``, optionally ``layer``), in place of the card's markers.
+    pool : {"all_genes", "markers"}
+        The recipe (``score.ntp.pool``).
 
     Returns
     -------
     DataFrame
         :func:`ntp` columns plus ``low_confidence`` (``fdr`` above the threshold).
     dict
-        ``n_markers`` (matched, per class), ``n_perm``, ``seed``, ``fdr``, ``p_convention``,
-        ``n_low_confidence``.
+        ``pool``, ``pool_size``, ``n_markers`` (matched template rows, per class),
+        ``n_template_features`` and ``n_matched_features`` (distinct marker ids listed and
+        used), ``n_perm``, ``seed``, ``fdr``, ``p_convention``, ``n_low_confidence``.
     """
-    markers = card.get("markers")
-    if not isinstance(markers, Mapping) or not markers:
-        raise MetpotError("model card: 'markers' is missing; NTP needs the class markers")
+    from metpot.score.templates import template_rows
+
+    if pool not in POOLS:
+        raise MetpotError(f"score.ntp.pool must be one of {POOLS}, got {pool!r}")
     if not 0.0 < float(fdr) <= 1.0:
         raise MetpotError(f"score.ntp.fdr must be in (0, 1], got {fdr!r}")
-    wanted = list(dict.fromkeys(str(m) for ms in markers.values() for m in ms))
-    split = [(c, *c.split(":", 1)) for c in wanted]
-    bad = [c for c, *rest in split if len(rest) != 2 or not rest[1]]
-    if bad:
-        raise MetpotError(f"model card markers must be '<layer>:<feature>', got {name_list(bad)}")
-    used = list(dict.fromkeys(layer for _, layer, _ in split))
+    if templates is not None:
+        rows = template_rows(templates, list(layers))
+        transform = "none"
+    else:
+        markers = (card or {}).get("markers")
+        if not isinstance(markers, Mapping) or not markers:
+            raise MetpotError("model card: 'markers' is missing; NTP needs the class markers")
+        rows = []
+        for cls, ms in markers.items():
+            for m in ms:
+                layer, _, feat = str(m).partition(":")
+                if not layer or not feat:
+                    raise MetpotError(
+                        f"model card markers must be '<layer>:<feature>', got {str(m)!r}"
+                    )
+                rows.append((str(cls), layer, feat))
+        transform = _transform_name(card)
+    used = list(dict.fromkeys(layer for _, layer, _ in rows))
     frames = {n: _layer_frame(layers, n) for n in used if n in layers}
+    if not frames:
+        raise MetpotError(
+            f"NTP: the cohort has none of the layers the markers are in ({', '.join(used)}); "
+            f"its layers: {', '.join(map(str, layers)) or 'none'}"
+        )
     samples = _model_samples(frames, used)
-    data = {}
-    for col, layer, feat in split:
-        if layer in frames and feat in frames[layer].columns:
-            data[col] = frames[layer].loc[samples, feat].to_numpy(dtype=float)
-    X = pd.DataFrame(data, index=samples)
+    pairs = [(cls, f"{layer}:{feat}") for cls, layer, feat in rows]
+    wanted = list(dict.fromkeys(col for _, col in pairs))
+    if pool == "markers":
+        data = {}
+        for col in wanted:
+            layer, _, feat = col.partition(":")
+            if layer in frames and feat in frames[layer].columns:
+                data[col] = frames[layer].loc[samples, feat].to_numpy(dtype=float)
+        X = pd.DataFrame(data, index=samples)
+    else:
+        X = pd.concat(
+            [frames[n].loc[samples].add_prefix(f"{n}:") for n in used if n in frames], axis=1
+        )
+        X.index = samples
+    _no_marker_found(templates, wanted, X.columns, frames)
     X = pd.DataFrame(
-        _apply_transform(X.to_numpy(dtype=float), _transform_name(card)),
+        _apply_transform(X.to_numpy(dtype=float), transform),
         index=X.index,
         columns=X.columns,
     )
-    templates = ntp_templates(markers, X.columns)
-    Z = ntp_zscore(X.loc[:, list(templates.index)])
-    res = ntp(Z, templates, n_perm=n_perm, seed=seed, p_convention=p_convention)
+    if pool == "markers":
+        T = ntp_templates(pairs, X.columns)
+        Z = ntp_zscore(X.loc[:, list(T.index)])
+    else:
+        X = _drop_incomplete(X, set(wanted))
+        T = ntp_templates(pairs, X.columns, repeat_shared=True)
+        Z = ntp_zscore(X)
+    res = ntp(Z, T, n_perm=n_perm, seed=seed, p_convention=p_convention, draws=draws)
     res["low_confidence"] = res["fdr"] > float(fdr)
     info = {
-        "n_markers": {str(c): int((templates[c] > 0).sum()) for c in templates.columns},
+        "pool": pool,
+        "pool_size": int(Z.shape[1]),
+        "n_markers": {str(c): int((T[c] > 0).sum()) for c in T.columns},
+        "n_template_features": len(wanted),
+        "n_matched_features": int(T.index.nunique()),
         "n_perm": int(n_perm),
         "seed": int(seed),
         "fdr": float(fdr),
         "p_convention": p_convention,
         "n_low_confidence": int(res["low_confidence"].sum()),
     }
+    if templates is not None:
+        info["templates"] = templates.attrs.get("path")
     return res, info
+
+
+def _no_marker_found(templates, wanted: list[str], columns, frames) -> None:
+    """A clear error when not one marker id is in the cohort (ids of another kind)."""
+    have = set(map(str, columns))
+    if any(c in have for c in wanted):
+        return
+    where = templates.attrs.get("path", "NTP templates") if templates is not None else "model card"
+    ids = [c.partition(":")[2] for c in wanted]
+    seen = {n: name_list(list(f.columns), 5) for n, f in frames.items()}
+    raise MetpotError(
+        f"{where}: none of the {len(wanted)} marker features is in the cohort "
+        f"(markers: {name_list(ids, 5)}; cohort features: "
+        + "; ".join(f"{n}: {v}" for n, v in seen.items())
+        + "); use the cohort's feature ids"
+    )

@@ -32,23 +32,28 @@ outputs in ``../shared``:
 Functions take arrays or DataFrames and return DataFrames or dicts of plain Python floats.
 """
 
-from metpot.survival.concordance import bootstrap_ci, concordance_table, harrell_c, uno_c
-from metpot.survival.cox import COX_EPS as COX_EPS
-from metpot.survival.cox import COX_ITER_MAX as COX_ITER_MAX
-from metpot.survival.cox import COX_TOLER_CHOL as COX_TOLER_CHOL
-from metpot.survival.cox import (
-    CoxResult,
-    cox_ph,
-    cox_zph,
-    treatment_dummies,
-    univariable_cox,
-)
-from metpot.survival.cox import largest_level as largest_level
-from metpot.survival.data import _as_time_event as _as_time_event  # used by metpot.plots
-from metpot.survival.data import survival_frame
-from metpot.survival.km import kaplan_meier, median_survival, survival_at
-from metpot.survival.logrank import _group_codes as _group_codes  # used by metpot.plots
-from metpot.survival.logrank import logrank_test, p_adjust, pairwise_logrank
+from metpot._lazy import lazy_exports
+
+# Names are imported from their submodule on first use, so that a step needing one of them
+# (ingest: survival_frame) does not pay for scipy.stats and numba.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "concordance": ("bootstrap_ci", "concordance_table", "harrell_c", "uno_c"),
+    "cox": (
+        "COX_EPS",
+        "COX_ITER_MAX",
+        "COX_TOLER_CHOL",
+        "CoxResult",
+        "cox_ph",
+        "cox_zph",
+        "largest_level",
+        "treatment_dummies",
+        "univariable_cox",
+    ),
+    "data": ("_as_time_event", "survival_frame"),  # _as_time_event: used by metpot.plots
+    "km": ("kaplan_meier", "median_survival", "survival_at"),
+    "logrank": ("_group_codes", "logrank_test", "p_adjust", "pairwise_logrank"),  # plots
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "CoxResult",
