@@ -428,16 +428,17 @@ def _semantic_problems(config: dict) -> list[str]:
         )
     score = config.get("score") or {}
     if (score.get("ntp") or {}).get("templates"):
-        if score.get("method", "classifier") != "ntp":
+        method = score.get("method", schema_default("score.method"))
+        if method != "ntp":
             problems.append(
                 "config: score.ntp.templates: a published template scores with NTP only; "
-                f"set score.method: ntp (got {score.get('method', 'classifier')})"
+                f"set score.method: ntp (got {method})"
             )
         if score.get("model"):
             problems.append(
                 "config: score.ntp.templates: give score.model or score.ntp.templates, not both"
             )
-    n = config.get("clusters", {}).get("n", "auto")
+    n = config.get("clusters", {}).get("n", schema_default("clusters.n"))
     if isinstance(n, int) and n not in config["clusters"]["candidates"]:
         config["clusters"]["candidates"] = sorted({*config["clusters"]["candidates"], n})
     return problems
