@@ -366,6 +366,87 @@ def test_validate_warns_about_a_cutoff_that_contradicts_the_preset(tmp_path):
     ), proc.stdout
 
 
+# ---------------------------------------------------------------------------------------------
+# the schema: the only source of defaults, allowed values and model lists
+# ---------------------------------------------------------------------------------------------
+
+
+def test_schema_lookups_read_the_schema_file():
+    from metpot.config import schema, schema_default, schema_enum, schema_node
+
+    raw = load_yaml(SCHEMA)
+    crs = raw["properties"]["crs"]["properties"]["high_cutoff"]
+    assert schema_default("crs.high_cutoff") == crs["default"]
+    assert schema_node("crs.high_cutoff")["maximum"] == crs["maximum"]
+    # through a $ref into definitions
+    top = raw["definitions"]["select"]["properties"]["top"]["default"]
+    assert schema_default("preprocess.select.top") == top
+    assert schema_enum("classify.survival_models") == tuple(
+        raw["properties"]["classify"]["properties"]["survival_models"]["items"]["enum"]
+    )
+    assert schema() == raw
+    schema()["properties"].clear()  # a copy: the next caller sees the whole schema
+    assert schema() == raw
+    with pytest.raises(KeyError, match="crs.nope"):
+        schema_node("crs.nope")
+    with pytest.raises(KeyError, match="no default"):
+        schema_default("crs.score")
+
+
+def test_code_constants_follow_the_schema():
+    from metpot.classify import options as O
+    from metpot.config import YEAR_LENGTH, schema_enum, schema_node, section_defaults
+
+    assert tuple(YEAR_LENGTH) == schema_enum("cohort.clinical.time_unit")
+    models = schema_node("classify.models")["properties"]
+    assert set(O.CLASSIFIERS) | set(O.SURVIVAL_MODELS) == set(models) | {"crs"}
+    for name, spec in models.items():
+        assert O.DEFAULT_GRIDS[name] == spec["properties"]["grid"]["default"]
+    defaults = section_defaults("classify")
+    assert O.DEFAULT_CONFIG == {k: v for k, v in defaults.items() if k != "enabled"}
+    assert O.resolve_config({}) == O.DEFAULT_CONFIG
+
+
+def test_section_defaults_names_the_key():
+    from metpot.config import section_defaults
+
+    assert (
+        section_defaults("snf", {"K": 10})["mu"]
+        == load_yaml(SCHEMA)["properties"]["snf"]["properties"]["mu"]["default"]
+    )
+    with pytest.raises(MetpotError, match=r"config: snf\.K: 1 is less than the minimum of 2"):
+        section_defaults("snf", {"K": 1})
+    # without the check: the same defaults, filled as validation fills them
+    for name, sub in load_yaml(SCHEMA)["properties"].items():
+        if sub.get("type") == "object" and name not in ("cohort", "score"):  # no required keys
+            assert section_defaults(name, check=False) == section_defaults(name), name
+    assert section_defaults("snf", {"K": 1}, check=False)["K"] == 1
+
+
+def test_library_defaults_are_the_schema_defaults(monkeypatch):
+    """fong_score and the preprocessing take their defaults from the schema (patched here)."""
+    import pandas as pd
+
+    from metpot import config as C
+    from metpot import risk_score
+    from metpot.preprocess import _with_defaults
+
+    assert risk_score.DEFAULT_HIGH_CUTOFF == C.schema_default("crs.high_cutoff")
+    clinical = pd.DataFrame({"crs": [1, 2, 3]}, index=["a", "b", "c"])
+    monkeypatch.setattr(risk_score, "DEFAULT_HIGH_CUTOFF", 2)
+    groups = risk_score.fong_score(clinical, score_col="crs", high_cutoff=None)["scores"]
+    assert list(groups["crs_group"]) == ["low", "high", "high"]
+    assert _with_defaults({"select": {"method": "mad"}})["select"]["top"] == 2000
+    raw = copy.deepcopy(C._schema_file())
+    raw["definitions"]["select"]["properties"]["top"]["default"] = 7
+    monkeypatch.setattr(C, "_schema_file", lambda: raw)
+    assert _with_defaults({"select": {"method": "mad"}})["select"] == {
+        "method": "mad",
+        "top": 7,
+        "p": raw["definitions"]["select"]["properties"]["p"]["default"],
+    }
+
+
 def test_the_demo_cohort_is_written_where_the_config_reads_it():
     """`snakemake --config output_dir=elsewhere` on the demo: the demo_cohort rule writes the
     files the config names (results/demo/...), so the run finds them."""

@@ -157,12 +157,24 @@ def test_the_import_graph_has_no_cycle():
     assert not found, "import cycle(s): " + "; ".join(" -> ".join(c) for c in found)
 
 
-def test_classify_options_imports_no_science():
-    graph = import_graph()
-    assert graph["metpot.classify.options"] <= {"metpot.errors"}
-    tree = ast.parse((PACKAGE / "classify" / "options.py").read_text())
+def _libraries(path: Path) -> set[str]:
+    """Top-level packages a module imports anywhere in its file."""
+    tree = ast.parse(path.read_text())
     libraries = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
                  for a in n.names}  # fmt: skip
     libraries |= {n.module.split(".")[0] for n in ast.walk(tree)
                   if isinstance(n, ast.ImportFrom) and n.module}  # fmt: skip
+    return libraries
+
+
+def test_classify_options_imports_no_science():
+    graph = import_graph()
+    # the config module: the schema's model names, grids and defaults
+    assert graph["metpot.classify.options"] <= {"metpot.errors", "metpot.config"}
+    libraries = _libraries(PACKAGE / "classify" / "options.py")
     assert libraries <= {"__future__", "numbers", "collections", "metpot"}, libraries
+    assert graph["metpot.config"] <= {"metpot.errors", "metpot.bundle"}
+    assert graph["metpot.bundle"] <= {"metpot.errors"}
+    libraries = _libraries(PACKAGE / "config.py")
+    stdlib = {"__future__", "copy", "functools", "json", "collections", "pathlib", "typing"}
+    assert libraries <= stdlib | {"jsonschema", "yaml", "metpot"}, libraries

@@ -468,10 +468,10 @@ def test_signature_matrix_groups_features_by_layer_and_marked_subtype():
     np.testing.assert_allclose(image, z.to_numpy())
 
 
-def test_first_page_shows_the_run_facts(tmp_path):
-    from metpot.summary import REPORT_FACTS_KEY, config_digest, run_facts
+def _facts(config):
+    """The run facts of a small made-up run under ``config``."""
+    from metpot.summary import run_facts
 
-    config = _demo(classify=SMALL_CLASSIFY)
     samples = pd.DataFrame({"sample_id": ["a", "b", "c", "d"],
                             "status": ["kept", "kept", "kept", "dropped"],
                             "reason": ["", "", "", "not in every layer"],
@@ -499,6 +499,14 @@ def test_first_page_shows_the_run_facts(tmp_path):
                                       "name": ["immune", "stromal", "canonical"],
                                       "suggested": ["immune", "stromal", "none"]}),
     )  # fmt: skip
+    return facts
+
+
+def test_first_page_shows_the_run_facts(tmp_path):
+    from metpot.summary import REPORT_FACTS_KEY, config_digest
+
+    config = _demo(classify=SMALL_CLASSIFY)
+    facts = _facts(config)
     assert json.loads(json.dumps(facts)) == facts  # JSON as written
     assert facts["samples"]["per_layer"] == {"mrna": 4, "mirna": 3}
     assert facts["config_sha256"] == config_digest({**config, REPORT_FACTS_KEY: {"x": 1}})
@@ -522,6 +530,34 @@ def test_first_page_shows_the_run_facts(tmp_path):
 
     html = publish_parts(text, writer="html", settings_overrides={"report_level": 2})
     assert "system-message" not in html["html_body"]
+
+
+def test_first_page_reads_the_facts_file_when_it_is_rendered(tmp_path):
+    """The workflow hands the page a function (summary.report_facts), which reads
+    summary.json when the page is rendered: a report built after the run in the run's own
+    process shows the facts that run wrote."""
+    import functools
+
+    from metpot.summary import REPORT_FACTS_KEY, config_digest, report_facts
+
+    config = _demo(classify=SMALL_CLASSIFY)
+    page = REPORT_DIR / "workflow.rst"
+    path = tmp_path / "summary.json"
+    read = functools.partial(report_facts, str(path), config_digest(config))
+    assert read() == {}
+    assert "No run facts yet" in _render(page, {**config, REPORT_FACTS_KEY: read})
+    facts = _facts(config)
+    path.write_text(json.dumps(facts))  # written after the page was handed the function
+    assert read() == {**facts, "stale": False, "path": str(path)}
+    text = _render(page, {**config, REPORT_FACTS_KEY: read})
+    as_dict = _render(page, {**config, REPORT_FACTS_KEY: read()})
+    assert text == as_dict and "No run facts yet" not in text and "**3 analysed**" in text
+    other = functools.partial(report_facts, str(path), config_digest({**config, "seed": 2}))
+    assert other()["stale"] and report_facts(str(path), "")["stale"]
+    stale = _render(page, {**config, REPORT_FACTS_KEY: other})
+    assert "caution: written under another configuration" in stale
+    path.write_text("[1, 2]")
+    assert read() == {}
 
 
 def test_doubts_about_k_are_warning_lines_of_the_summary_and_the_first_page():

@@ -80,9 +80,9 @@ def _config(args: argparse.Namespace) -> dict:
     if text.lstrip().startswith("{"):
         return json.loads(text)  # the rules pass the resolved (validated) config
     if text.endswith(".json"):
-        from metpot.io import read_text
+        from metpot.config import read_config_json
 
-        return json.loads(read_text(text))
+        return read_config_json(text)  # the rules' file: the resolved (validated) config
     from metpot.config import load_config  # jsonschema: only for a user's YAML
 
     return load_config(text)

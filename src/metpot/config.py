@@ -1,23 +1,29 @@
 """Configuration: schema validation with defaults, and what a config switches on.
 
-The schema is ``config/schema.yaml``. :func:`config_problems` lists every schema violation and
-every inconsistency between keys, one line each, naming the key to change;
-:func:`validate_config` raises them together. A user's config stands alone: keys left out take
-the schema's defaults, never the demo's values (``config/config.yaml`` is only the demo).
+The schema is ``config/schema.yaml``, the only place where defaults, allowed values and model
+lists are written: the code reads them with :func:`schema` (read once),
+:func:`schema_node`, :func:`schema_default` and :func:`schema_enum`. :func:`config_problems`
+lists every schema violation and every inconsistency between keys, one line each, naming the
+key to change; :func:`validate_config` raises them together. A user's config stands alone:
+keys left out take the schema's defaults, never the demo's values (``config/config.yaml`` is
+only the demo).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from metpot.errors import MetpotError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 CRS_FACTORS = (
     "node_positive",
@@ -26,6 +32,7 @@ CRS_FACTORS = (
     "cea_ng_ml",
     "largest_tumor_cm",
 )
+#: Length of a year in each time unit (``cohort.clinical.time_unit``: its allowed values).
 YEAR_LENGTH = {"days": 365.25, "months": 12.0, "years": 1.0}
 
 #: Settings a preset of ``survival.integrated_groups`` carries: preset -> {(section, key):
@@ -36,7 +43,167 @@ PRESET_SETTINGS: dict[str, dict[tuple[str, str], Any]] = {
 }
 
 
-def _extend_with_default(validator_class):
+@functools.cache
+def _schema_file() -> dict:
+    from metpot.bundle import schema_path
+
+    return load_yaml(schema_path())
+
+
+def schema() -> dict:
+    """The config schema (``config/schema.yaml``), read once per process.
+
+    Returns
+    -------
+    dict
+        A deep copy (callers may change it freely).
+    """
+    return copy.deepcopy(_schema_file())
+
+
+def resolve_ref(node: Mapping, root: Mapping) -> dict:
+    """A schema ``node`` with its local ``$ref`` (``#/definitions/...`` of the schema ``root``)
+    merged in (the node's own keys win)."""
+    node = dict(node)
+    while "$ref" in node:
+        target: Any = root
+        for part in node.pop("$ref").removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **node}
+    return node
+
+
+def schema_node(key: str) -> dict:
+    """The schema of one config key, ``$ref`` resolved.
+
+    Parameters
+    ----------
+    key : str
+        Dotted path of the key, e.g. ``"crs.high_cutoff"`` or ``"preprocess.select.top"``;
+        ``*`` stands for a name the user chooses (``"cohort.omics.*.layout"``).
+
+    Returns
+    -------
+    dict
+        The key's schema (``type``, ``default``, ``enum``, ``description``, ...), a copy.
+
+    Raises
+    ------
+    KeyError
+        The schema has no such key.
+    """
+    root = _schema_file()
+    node: dict = dict(root)
+    for part in key.split("."):
+        node = resolve_ref(node, root)
+        props = node.get("properties", {})
+        if part == "*" and isinstance(node.get("additionalProperties"), Mapping):
+            node = node["additionalProperties"]
+        elif part in props:
+            node = props[part]
+        else:
+            raise KeyError(f"config schema: no key {key!r} ({part!r} unknown)")
+    return copy.deepcopy(resolve_ref(node, root))
+
+
+def schema_default(key: str) -> Any:
+    """The schema's default of one config key (a copy), e.g. ``schema_default("crs.high_cutoff")``.
+
+    Raises
+    ------
+    KeyError
+        The key is unknown or has no default.
+    """
+    node = schema_node(key)
+    if "default" not in node:
+        raise KeyError(f"config schema: {key} has no default")
+    return node["default"]
+
+
+def schema_enum(key: str) -> tuple:
+    """The allowed values of one config key (its ``enum``, or that of its array's items), in
+    the schema's order.
+
+    Raises
+    ------
+    KeyError
+        The key is unknown or has no list of values.
+    """
+    node = schema_node(key)
+    values = node.get("enum", node.get("items", {}).get("enum"))
+    if values is None:
+        raise KeyError(f"config schema: {key} has no list of allowed values")
+    return tuple(values)
+
+
+def _fill_defaults(node: Mapping, instance: Any, root: Mapping) -> None:
+    """Fill the schema's defaults into ``instance`` in place, as validation would (no check)."""
+    node = resolve_ref(node, root)
+    if not isinstance(instance, dict):
+        return
+    for key, sub in node.get("properties", {}).items():
+        if "default" in sub and key not in instance:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(sub, instance[key], root)
+
+
+def section_defaults(name: str, section: Mapping | None = None, *, check: bool = True) -> dict:
+    """One top-level config section with the schema's defaults filled in (checked alone).
+
+    Parameters
+    ----------
+    name : str
+        The section (e.g. ``"classify"``).
+    section : mapping, optional
+        The user's section; default empty.
+    check : bool
+        Validate it against the schema (imports jsonschema); ``False`` only fills defaults.
+
+    Returns
+    -------
+    dict
+        A new dict.
+
+    Raises
+    ------
+    MetpotError
+        With ``check``: one line per schema problem, naming ``<name>.<key>``.
+    """
+    root = _schema_file()
+    config = {name: copy.deepcopy(dict(section or {}))}
+    if not check:
+        _fill_defaults(root["properties"][name], config[name], root)
+        return config[name]
+    sub = {
+        "definitions": root.get("definitions", {}),
+        "type": "object",
+        "properties": {name: root["properties"][name]},
+    }
+    errors = sorted(
+        _section_validator(name, sub).iter_errors(config), key=lambda e: [str(p) for p in e.path]
+    )
+    if errors:
+        raise MetpotError("\n".join(dict.fromkeys(_message(e) for e in errors)))
+    return config[name]
+
+
+_SECTION_VALIDATORS: dict = {}
+
+
+def _section_validator(name: str, sub: Mapping):
+    if name not in _SECTION_VALIDATORS:
+        _SECTION_VALIDATORS[name] = _default_filling_validator()(sub)
+    return _SECTION_VALIDATORS[name]
+
+
+@functools.cache
+def _default_filling_validator():
+    """jsonschema's Draft 2020-12 validator that fills defaults as it validates (jsonschema is
+    imported here: steps that read a resolved config never need it)."""
+    import jsonschema
+
+    validator_class = jsonschema.Draft202012Validator
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -47,9 +214,6 @@ def _extend_with_default(validator_class):
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-_DefaultFillingValidator = _extend_with_default(jsonschema.Draft202012Validator)
 
 
 def load_yaml(path: str | Path) -> Any:
@@ -73,14 +237,14 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 def _schema(schema: str | Path | Mapping | None) -> Mapping:
     if schema is None:
-        from metpot.bundle import schema_path
-
-        schema = schema_path()
+        return _schema_file()
     return schema if isinstance(schema, Mapping) else load_yaml(schema)
 
 
 def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "oneOf" and err.context:
+        import jsonschema
+
         err = jsonschema.exceptions.best_match(err.context)
     message = err.message.replace("\n", " ")
     if err.validator == "additionalProperties":
@@ -106,7 +270,7 @@ def config_problems(config: Any, schema: str | Path | Mapping | None = None) -> 
     if not isinstance(config, dict):
         return ["config: expected a mapping of keys at the top level"]
     apply_presets(config)  # before the schema fills its defaults: only unset keys take them
-    validator = _DefaultFillingValidator(_schema(schema))
+    validator = _default_filling_validator()(_schema(schema))
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
     if errors:
         return list(dict.fromkeys(_message(e) for e in errors))
@@ -139,6 +303,22 @@ def load_config(source: str | Path | Mapping) -> dict:
     else:
         config = load_yaml(source)
     return validate_config(config)
+
+
+def read_config_json(path: str | Path) -> dict:
+    """A resolved config as the workflow writes it for a step (``<output_dir>/config/<step>.json``,
+    read as is: the workflow validated it), with a one-line error for a missing or malformed
+    file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetpotError(f"{path}: file not found")
+    try:
+        value = json.loads(path.read_text())
+    except ValueError as exc:
+        raise MetpotError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise MetpotError(f"{path}: expected a mapping of config keys at the top level")
+    return value
 
 
 def _preset(config: Mapping) -> str | None:
@@ -248,16 +428,17 @@ def _semantic_problems(config: dict) -> list[str]:
         )
     score = config.get("score") or {}
     if (score.get("ntp") or {}).get("templates"):
-        if score.get("method", "classifier") != "ntp":
+        method = score.get("method", schema_default("score.method"))
+        if method != "ntp":
             problems.append(
                 "config: score.ntp.templates: a published template scores with NTP only; "
-                f"set score.method: ntp (got {score.get('method', 'classifier')})"
+                f"set score.method: ntp (got {method})"
             )
         if score.get("model"):
             problems.append(
                 "config: score.ntp.templates: give score.model or score.ntp.templates, not both"
             )
-    n = config.get("clusters", {}).get("n", "auto")
+    n = config.get("clusters", {}).get("n", schema_default("clusters.n"))
     if isinstance(n, int) and n not in config["clusters"]["candidates"]:
         config["clusters"]["candidates"] = sorted({*config["clusters"]["candidates"], n})
     return problems

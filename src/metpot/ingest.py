@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from metpot.config import schema_default
 from metpot.errors import MetpotError, name_list, warn_data
 from metpot.io import read_omics, read_table
 
@@ -181,13 +182,15 @@ def load_cohort(cohort_cfg: dict) -> Cohort:
     paths = {}
     for name, spec in cohort_cfg["omics"].items():
         paths[name] = spec["path"]
-        frame = read_omics(spec["path"], spec.get("layout", "features_x_samples"))
+        frame = read_omics(
+            spec["path"], spec.get("layout", schema_default("cohort.omics.*.layout"))
+        )
         if frame.shape[1] == 0:
             raise MetpotError(f"{spec['path']}: layer {name} has no feature")
         layers[name] = frame
     cohort = align_layers(layers, paths)
     for name, frame in layers.items():
-        layout = cohort_cfg["omics"][name].get("layout", "features_x_samples")
+        layout = cohort_cfg["omics"][name].get("layout", schema_default("cohort.omics.*.layout"))
         cohort.shapes[name] = frame.shape[::-1] if layout == "features_x_samples" else frame.shape
     clinical_cfg = cohort_cfg.get("clinical")
     if clinical_cfg:
@@ -197,7 +200,7 @@ def load_cohort(cohort_cfg: dict) -> Cohort:
         attach_clinical(
             cohort,
             table,
-            clinical_cfg.get("sample_id", "sample_id"),
+            clinical_cfg.get("sample_id", schema_default("cohort.clinical.sample_id")),
             required,
             clinical_cfg["path"],
         )
@@ -267,7 +270,9 @@ def outcome_table(clinical: pd.DataFrame, clinical_cfg: dict) -> pd.DataFrame:
         endpoints.append(("pfs", "pfs_time", "pfs_event", "pfs_event_value"))
     for name, t, e, v in endpoints:
         check_time_unit(clinical[clinical_cfg[t]], unit, clinical_cfg[t], path)
-        value = clinical_cfg.get(v, clinical_cfg.get("event_value", 1))
+        value = clinical_cfg.get(
+            v, clinical_cfg.get("event_value", schema_default("cohort.clinical.event_value"))
+        )
         try:
             sf = survival_frame(clinical, clinical_cfg[t], clinical_cfg[e], value)
         except MetpotError as exc:

@@ -397,19 +397,6 @@ def _survival(config: dict, endpoint: str = "{endpoint}") -> StepFiles:
     return b.files
 
 
-# Models a classify job may name, for wildcard constraints (metpot.classify validates them).
-CLASSIFY_MODELS = (
-    "logistic",
-    "svm",
-    "random_forest",
-    "gradient_boosting",
-    "mlp",
-    "coxnet",
-    "rsf",
-    "crs",
-)
-
-
 def classify_config(config: dict) -> dict:
     """The ``classify`` section with metpot.classify's defaults (without ``enabled``)."""
     from metpot.classify.options import resolve_config
@@ -979,3 +966,47 @@ def final_outputs(config: dict) -> list[str]:
         paths.append(_track(config).outputs["run"].path)
     paths.append(_summary(config).outputs["summary"].path)
     return paths
+
+
+#: The config sections each step reads, besides ``output_dir`` and ``cohort`` (which every
+#: step receives); ``None``: the whole run config (tracking and the summary record it). A
+#: change of config reruns only the steps whose sections changed.
+STEP_SECTIONS: dict[str, tuple[str, ...] | None] = {
+    "demo_cohort": ("demo",),
+    "ingest": (),
+    "preprocess": ("preprocess",),
+    "snf": ("snf",),
+    "consensus_chunk": ("snf", "clusters"),
+    "clusters": ("snf", "clusters", "subtypes"),
+    "characterise": ("preprocess", "subtypes", "characterise"),
+    "risk_score": ("crs",),
+    "survival": ("survival", "crs", "seed"),
+    "sweep_point": ("snf", "clusters"),
+    "sweep": ("sweep",),
+    "classify_fit": CLASSIFY_FIT_SECTIONS,
+    "classify_pipeline": ("classify", "seed", "preprocess", "snf", "crs"),
+    "classify": ("classify", "seed"),
+    "score": ("score", "crs", "snf", "survival"),
+    "track": None,
+    "summary": None,
+}
+
+
+def step_config(name: str, config: dict) -> dict:
+    """The part of the (resolved) config that step ``name`` reads (:data:`STEP_SECTIONS`)."""
+    sections = STEP_SECTIONS[name]
+    if sections is None:
+        return dict(config)
+    keys = ("output_dir", "cohort", *sections)
+    return {k: config[k] for k in keys if k in config}
+
+
+def step_config_file(name: str, config: dict) -> str:
+    """Where the workflow writes the config of step ``name`` (``name`` may be ``"{step}"``):
+    the file its rule declares as input and hands to its command (``--config``)."""
+    return f"{out_dir(config)}/config/{name}.json"
+
+
+def step_config_log(name: str, config: dict) -> str:
+    """The log of the job that writes :func:`step_config_file`."""
+    return f"{out_dir(config)}/logs/config/{name}.log"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from metpot.config import section_defaults
 from metpot.errors import MetpotError, name_list, warn_data
 
 
@@ -263,6 +264,16 @@ def zscore(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(standard_normalization(X), index=X.index, columns=X.columns)
 
 
+def _with_defaults(settings: dict) -> dict:
+    """A layer's settings over the config schema's ``preprocess`` defaults (a key left out
+    takes its default)."""
+    base = section_defaults("preprocess", check=False)
+    out = {**base, **settings}
+    for key in ("missing", "select"):
+        out[key] = {**base[key], **(settings.get(key) or {})}
+    return out
+
+
 def preprocess_layer(
     X: pd.DataFrame, settings: dict, survival: pd.DataFrame | None = None, layer: str = "layer"
 ) -> tuple[pd.DataFrame, dict]:
@@ -288,33 +299,21 @@ def preprocess_layer(
         returned under the key ``cox_table`` and is not JSON).
     """
     summary: dict = {"n_samples": int(X.shape[0]), "n_features_in": int(X.shape[1])}
-    transform = settings.get("transform", "none")
+    settings = _with_defaults(settings)
+    transform = settings["transform"]
     if transform == "log2":
         X = log2_transform(X, layer)
     summary["transform"] = transform
-    missing = settings.get("missing", {})
-    X, info = handle_missing(
-        X,
-        missing.get("max_fraction", 0.2),
-        missing.get("impute", "knn"),
-        missing.get("knn_k", 10),
-        layer,
-    )
+    missing = settings["missing"]
+    X, info = handle_missing(X, missing["max_fraction"], missing["impute"], missing["knn_k"], layer)
     summary["missing"] = {**info, "n_dropped": len(info["dropped_missing"])}
     X, const = drop_constant(X, layer)
     summary["constant_dropped"] = const
-    select = settings.get("select", {})
-    X, info = select_features(
-        X,
-        select.get("method", "variance"),
-        select.get("top", 2000),
-        select.get("p", 0.05),
-        survival,
-        layer,
-    )
+    select = settings["select"]
+    X, info = select_features(X, select["method"], select["top"], select["p"], survival, layer)
     cox_table = info.pop("cox", None)
     summary["select"] = info
-    scale = settings.get("scale", "zscore")
+    scale = settings["scale"]
     if scale == "zscore":
         X = zscore(X)
     summary["scale"] = scale

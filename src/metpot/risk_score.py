@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from metpot.config import schema_default
 from metpot.errors import MetpotError, name_list, warn_data
 
 __all__ = [
@@ -56,9 +57,9 @@ KATIPALLY_2023: dict[str, dict[str, str]] = {
 INTEGRATED_PRESETS = {"pitroda2018": PITRODA_2018, "katipally2023": KATIPALLY_2023}
 
 
-#: The score from which the CRS group is ``"high"`` when ``crs.high_cutoff`` is not given
-#: (Fong 1999: 0-2 low, 3-5 high).
-DEFAULT_HIGH_CUTOFF = 3
+#: The score from which the CRS group is ``"high"`` when ``crs.high_cutoff`` is not given:
+#: the config schema's default (3, Fong 1999: 0-2 low, 3-5 high).
+DEFAULT_HIGH_CUTOFF: int = schema_default("crs.high_cutoff")
 
 
 def crs_settings(section: Mapping | None) -> tuple[int, dict]:
@@ -158,7 +159,7 @@ def fong_score(
     n_liver_tumors: str | None = None,
     cea_ng_ml: str | None = None,
     largest_tumor_cm: str | None = None,
-    high_cutoff: int = DEFAULT_HIGH_CUTOFF,
+    high_cutoff: int | None = DEFAULT_HIGH_CUTOFF,
     score_col: str | None = None,
     id_col: str | None = None,
 ) -> dict:
@@ -166,9 +167,9 @@ def fong_score(
 
     One point each for: node-positive primary; disease-free interval (primary to liver
     metastasis) < 12 months; more than one liver tumour; preoperative CEA > 200 ng/ml; largest
-    liver tumour > 5 cm. ``"high"`` if the score is ``>= high_cutoff`` (default 3: 0-2 low, 3-5
-    high, as Fong 1999 and Pitroda 2018; the 2023 New EPOC validation used 0-1 / 2-5, i.e.
-    ``high_cutoff=2``).
+    liver tumour > 5 cm. ``"high"`` if the score is ``>= high_cutoff`` (default the config
+    schema's ``crs.high_cutoff``, 3: 0-2 low, 3-5 high, as Fong 1999 and Pitroda 2018; the 2023
+    New EPOC validation used 0-1 / 2-5, i.e. ``high_cutoff=2``).
 
     Patients with any factor missing are not scored (never imputed): they are left out of the
     result, named in a :class:`~metpot.errors.DataWarning` and counted.
@@ -188,8 +189,9 @@ def fong_score(
         Column: preoperative CEA in ng/ml.
     largest_tumor_cm : str
         Column: diameter of the largest liver tumour in cm.
-    high_cutoff : int
-        Score from which the group is ``"high"`` (1-5).
+    high_cutoff : int, optional
+        Score from which the group is ``"high"`` (1-5); default ``crs.high_cutoff`` of the
+        config schema.
     score_col : str, optional
         Column holding a precomputed score (integers 0-5); when given, the factor columns are
         not used (and must not be given).
@@ -209,6 +211,8 @@ def fong_score(
     MetpotError
         Unknown column, no factor columns and no ``score_col``, bad values, bad cutoff.
     """
+    if high_cutoff is None:
+        high_cutoff = DEFAULT_HIGH_CUTOFF
     if not isinstance(high_cutoff, int | np.integer) or not 1 <= int(high_cutoff) <= 5:
         raise MetpotError(f"high_cutoff must be an integer from 1 to 5, got {high_cutoff!r}")
     factor_cols = {

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from metpot.config import schema_default
+
 
 def _c(metrics: Mapping, predictor: str) -> str | None:
     key = f"c.{predictor}.harrell_c"
@@ -234,7 +236,7 @@ def run_summary(
         flags = s.get("flags") or {}
         if flags:
             lines.append("  flagged: " + ", ".join(f"{k} {v}" for k, v in flags.items()))
-    out = config.get("output_dir", "results")
+    out = config.get("output_dir", schema_default("output_dir"))
     lines += ["", f"Results: {out}/ (subtypes: {out}/clusters/assignments.tsv)"]
     if run:
         uri = run["tracking_uri"]
@@ -265,6 +267,42 @@ def config_digest(config: Mapping) -> str:
     plain = json.loads(json.dumps({k: v for k, v in config.items() if k != REPORT_FACTS_KEY}))
     text = json.dumps(validate_config(plain), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def report_facts(path: str, digest: str) -> dict:
+    """The facts of the last run, for the report's first page (``workflow/report/workflow.rst``).
+
+    The workflow puts this function (with its arguments) into the config under
+    :data:`REPORT_FACTS_KEY`, and the page calls it when it is rendered: a report built in the
+    run's own process (``--report-after-run``, the workflow parsed before the file existed)
+    then shows that run's facts.
+
+    Parameters
+    ----------
+    path : str
+        The run's ``summary.json`` (:func:`run_facts`).
+    digest : str
+        :func:`config_digest` of the report's config ("" when it has none).
+
+    Returns
+    -------
+    dict
+        The facts, with ``stale`` (written under another config than the report's, or no
+        digest to compare) and ``path``; empty while the file does not exist or is not a JSON
+        mapping.
+    """
+    import json
+    from pathlib import Path
+
+    try:
+        facts = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(facts, dict):
+        return {}
+    facts["stale"] = not digest or facts.get("config_sha256") != digest
+    facts["path"] = str(path)
+    return facts
 
 
 def _num(v) -> float | None:

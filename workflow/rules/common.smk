@@ -5,6 +5,7 @@ metpot commands and tracking share); rules pass them explicitly to their command
 """
 
 import copy
+import functools
 import os
 import re
 import json
@@ -18,7 +19,7 @@ from snakemake.utils import validate
 from metpot import manifest
 from metpot.config import load_yaml, validate_config
 from metpot.errors import MetpotError
-from metpot.summary import REPORT_FACTS_KEY, config_digest
+from metpot.summary import REPORT_FACTS_KEY, config_digest, report_facts
 from metpot.validate import check
 
 
@@ -68,72 +69,22 @@ def run_config():
     return {k: v for k, v in config.items() if k != REPORT_FACTS_KEY}
 
 
-class _RunFacts(dict):
-    """The facts of the last run (<output_dir>/summary.json), for the report's first page.
-
-    Read from the file each time the page asks, so that a report built in the run's own
-    process (--report-after-run, the workflow parsed before the file existed) shows that
-    run's facts; empty (the page then says so) while the file does not exist. The mapping
-    lives in the config under REPORT_FACTS_KEY, which run_config() leaves out, so no rule's
-    parameters, no tracked parameter and no result depend on it (its own dict stays empty:
-    json.dumps writes {}). `stale` says whether the facts were written under another config
-    than this one.
-    """
-
-    def __init__(self, path):
-        super().__init__()
-        self._path = Path(path)
-        self._digest = None
-
-    def __reduce__(self):
-        return (_RunFacts, (self._path,))
-
-    def _load(self):
-        try:
-            facts = json.loads(self._path.read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(facts, dict):
-            return {}
-        if self._digest is None:
-            try:
-                self._digest = config_digest(run_config())
-            except (TypeError, ValueError, MetpotError):  # a config JSON cannot hold
-                self._digest = ""
-        facts["stale"] = not self._digest or facts.get("config_sha256") != self._digest
-        facts["path"] = str(self._path)
-        return facts
-
-    def __getitem__(self, key):
-        return self._load()[key]
-
-    def get(self, key, default=None):
-        return self._load().get(key, default)
-
-    def __contains__(self, key):
-        return key in self._load()
-
-    def __iter__(self):
-        return iter(self._load())
-
-    def __len__(self):
-        return len(self._load())
-
-    def keys(self):
-        return self._load().keys()
-
-    def values(self):
-        return self._load().values()
-
-    def items(self):
-        return self._load().items()
-
-    def __repr__(self):
-        return f"_RunFacts({str(self._path)!r})"
+def _digest():
+    try:
+        return config_digest(run_config())
+    except (TypeError, ValueError, MetpotError):  # a config JSON cannot hold
+        return ""
 
 
+# The report's first page (workflow/report/workflow.rst) sees nothing but the config, and a
+# report built in the run's own process (--report-after-run) is rendered after the run wrote
+# <output_dir>/summary.json, which did not exist when this file was parsed: so the config holds
+# a function, which the page calls to read the facts when it is rendered. Nothing else reads
+# it: run_config() leaves it out, so no rule, config file or tracked parameter depends on it.
 config.pop(REPORT_FACTS_KEY, None)
-config[REPORT_FACTS_KEY] = _RunFacts(manifest.step("summary", config).outputs["summary_json"].path)
+config[REPORT_FACTS_KEY] = functools.partial(
+    report_facts, manifest.step("summary", config).outputs["summary_json"].path, _digest()
+)
 
 
 def uses_conda():
@@ -148,10 +99,10 @@ _PYTHONPATH = f"PYTHONPATH={SRC}${{PYTHONPATH:+:$PYTHONPATH}} " if SRC.is_dir() 
 METPOT = f"{_PYTHONPATH}{'python' if uses_conda() else sys.executable} -m metpot.cli"
 
 
-def sections(*names):
-    """The config sections a step depends on, as JSON (a change reruns only those steps)."""
-    keys = ("output_dir", "cohort", *names)
-    return json.dumps({k: config[k] for k in keys if k in config})
+def step_config_json(step):
+    """The config a step reads (manifest.STEP_SECTIONS), as JSON: the params of its config
+    file's job, so that a change of config reruns only the steps whose sections changed."""
+    return json.dumps(manifest.step_config(step, run_config()))
 
 
 def files(step, **wildcards):
@@ -183,10 +134,13 @@ def outputs(step, **wildcards):
 
 
 def io_args(wildcards, input, output):
-    """Every named input and output of a job as --input/--output KEY=PATH arguments."""
+    """Every named input and output of a job as --input/--output KEY=PATH arguments (the
+    step's config file, input ``config``, goes to --config)."""
     args = []
     for flag, named in (("--input", input), ("--output", output)):
         for key, value in named.items():
+            if flag == "--input" and key == "config":
+                continue
             for path in [value] if isinstance(value, str) else list(value):
                 args += [flag, f"{key}={path}"]
     return shlex.join(args)
@@ -229,7 +183,8 @@ def cells_mem_mb(per_cell=80, base=1000):
         cells = 0
         for path in input:
             if str(path).endswith(".parquet"):
-                meta = pq.read_metadata(path)
+                with open(path, "rb") as f:  # Snakemake defers a missing input's OSError
+                    meta = pq.read_metadata(f)
                 cells += meta.num_rows * meta.num_columns
         return int((base + per_cell * cells / 2**20) * (1 + 0.5 * (attempt - 1)))
 
@@ -251,6 +206,68 @@ def nxn_mem_mb(buffers, base=1000):
         return int((base + buffers * 8 * n * n / 2**20) * (1 + 0.5 * (attempt - 1)))
 
     return mem_mb
+
+
+def step_rule(
+    step,
+    doc,
+    *,
+    mem_mb,
+    runtime,
+    threads=1,
+    args="",
+    env="core",
+    name=None,
+    benchmark=True,
+    input=(),
+    outputs_of=None,
+    constraints=None,
+    priority=0,
+    **params,
+):
+    """One workflow step as a Snakemake rule, `metpot <step>` on the step contract's files.
+
+    Inputs and outputs come from metpot.manifest (`input` replaces the inputs, e.g.
+    `[unpack(f)]`; `outputs_of` gives the outputs' wildcards, e.g. `models`), plus the step's
+    config file (rule step_config) handed to the command with --config; `args` adds to its
+    command line (wildcards), `params` to the rule's params. `env` names envs/<env>.yaml;
+    `benchmark=False` leaves the benchmark file out; `priority` puts a job of the run's
+    longest chain before the jobs beside it.
+    """
+    name = name or step
+    command = step.replace("_", "-")
+    rule:
+        name:
+            name
+        wildcard_constraints:
+            **(constraints or {}),
+        input:
+            *input,
+            **({} if input else inputs(step)),
+            config=manifest.step_config_file(step, config),  # last: input[0] is the data
+        output:
+            **outputs(step, **(outputs_of or {})),
+        params:
+            metpot=METPOT,
+            io=io_args,
+            **params,
+        threads: threads
+        priority: priority
+        resources:
+            mem_mb=mem_mb,
+            runtime=runtime,
+        log:
+            files(step).log,
+        conda:
+            f"../../envs/{env}.yaml"
+        shell:
+            f"{{params.metpot}} {command} --config {{input.config:q}} {{params.io}}{args}"
+            " --threads {threads} --log {log}"
+    made = workflow.get_rule(name)
+    made.docstring = doc  # a docstring in a rule's body is a literal
+    if benchmark:  # set as Snakemake sets a `benchmark:` directive, which cannot be left empty
+        made.benchmark_modifier = workflow.modifier.path_modifier
+        made.benchmark = files(step).benchmark
 
 
 def final_outputs():

@@ -23,6 +23,7 @@ from metpot.classify.transformers import (
     ZScore,
     check_matrix,
 )
+from metpot.config import schema_default
 from metpot.errors import DataWarning, MetpotError, MetpotValueError, name_list
 
 
@@ -164,7 +165,6 @@ def _column(X):
     """A 1-D array as one column (CoxPH takes a single covariate as a vector)."""
     return np.asarray(X)[:, None] if np.ndim(X) == 1 else X
 
-
 def make_model(name: str, seed: int = 0):
     """A fresh, unfitted model.
 
@@ -279,7 +279,14 @@ def build_preprocessing(
     ]
     if signature:
         quotas = dict(signature.get("quotas") or {}) or None
-        steps.append(("signature", SignatureSelector(int(signature.get("size", 31)), quotas)))
+        steps.append(
+            (
+                "signature",
+                SignatureSelector(
+                    int(signature.get("size", schema_default("classify.signature.size"))), quotas
+                ),
+            )
+        )
     steps.append(("array", AsArray()))
     return Pipeline(steps)
 

@@ -97,7 +97,7 @@ def risk_groups(
     clinical: pd.DataFrame,
     crs: Mapping | None = None,
     table: Mapping | None = None,
-    high_cutoff: int = 3,
+    high_cutoff: int | None = None,
 ) -> pd.DataFrame:
     """Fong score, CRS group and integrated risk group of scored samples.
 
@@ -114,8 +114,8 @@ def risk_groups(
         the table has a ``crs`` column and not those.
     table : mapping, optional
         Integrated-risk table (default Pitroda 2018).
-    high_cutoff : int
-        CRS from which the group is high.
+    high_cutoff : int, optional
+        CRS from which the group is high; default ``crs.high_cutoff`` of the config schema.
 
     Returns
     -------
@@ -142,7 +142,9 @@ def risk_groups(
     if absent:
         warn_data(f"{len(absent)} scored sample(s) have no clinical row: {name_list(absent)}")
     sub = clin.loc[[i for i in ids if i in clin.index]]
-    scores = fong_score(sub, high_cutoff=int(high_cutoff), **dict(crs))["scores"]
+    scores = fong_score(
+        sub, high_cutoff=None if high_cutoff is None else int(high_cutoff), **dict(crs)
+    )["scores"]
     scores.index = scores.index.astype(str)
     out = pd.DataFrame(index=prediction.index)
     out["crs"] = pd.array(scores["crs"].reindex(ids).to_numpy(dtype=float), dtype="Int64")
@@ -203,7 +205,7 @@ def score_cohort(
     snf_options: Mapping | None = None,
     crs: Mapping | None = None,
     risk_table: Mapping | None = None,
-    crs_high_cutoff: int = 3,
+    crs_high_cutoff: int | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Score a new cohort: subtype, confidence, flags and (with clinical data) risk group.
 

@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from metpot.config import schema_default
 from metpot.errors import MetpotError
 from metpot.steps._common import layers, subtypes
 
@@ -24,7 +25,9 @@ def run(cfg: dict, inputs: dict, **_) -> dict:
     frames = layers(inputs)
     analysed, tables = {}, []
     for layer, X in frames.items():
-        transform = layer_preprocess(cfg, layer).get("transform", "none")
+        transform = layer_preprocess(cfg, layer).get(
+            "transform", schema_default("preprocess.transform")
+        )
         X = ch.analysed_layer(X, transform, layer)
         analysed[layer] = X
         tables.append(ch.differential_features(X, subtype, layer, names))

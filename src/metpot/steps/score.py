@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from metpot.config import schema_default
 from metpot.errors import MetpotError
 from metpot.step_io import many, need
 from metpot.steps._common import subtypes
@@ -45,7 +46,10 @@ def run(cfg: dict, inputs: dict, *, cohort: str, outputs=(), **_) -> dict:
     scfg = cfg["score"]
     spec = scfg["cohorts"][cohort]
     layers = {
-        name: read_omics(need(inputs, f"layer_{name}"), layer.get("layout", "features_x_samples"))
+        name: read_omics(
+            need(inputs, f"layer_{name}"),
+            layer.get("layout", schema_default("score.cohorts.*.omics.*.layout")),
+        )
         for name, layer in spec["omics"].items()
     }
     templates = None
@@ -63,7 +67,9 @@ def run(cfg: dict, inputs: dict, *, cohort: str, outputs=(), **_) -> dict:
         from metpot.io import read_table
 
         table = read_table(inputs["clinical"])
-        id_col = spec["clinical"].get("sample_id", "sample_id")
+        id_col = spec["clinical"].get(
+            "sample_id", schema_default("score.cohorts.*.clinical.sample_id")
+        )
         if id_col not in table.columns:
             raise MetpotError(f"{inputs['clinical']}: no column {id_col!r}")
         clinical = table.set_index(id_col)

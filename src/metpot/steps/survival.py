@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from metpot.config import schema_default
 from metpot.errors import MetpotError, warn_data
 from metpot.step_io import need
 from metpot.steps._common import read_outcome, read_samples, subtypes
@@ -80,7 +81,7 @@ def survival(cfg: dict, inputs: dict, *, endpoint: str = "os", outputs=(), **_) 
         integrated,
         scfg["bootstrap"],
         scfg["cv_folds"],
-        cfg.get("seed", 1),
+        cfg.get("seed", schema_default("seed")),
     )
     out = _endpoint(outputs, endpoint.upper(), res, [names[k] for k in sorted(names)])
     out["metrics"] = res["metrics"]
