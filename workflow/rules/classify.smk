@@ -16,8 +16,9 @@ if "classify" in manifest.analysis_steps(config):
             args=" --target {wildcards.target:q} --feature-set {wildcards.feature_set:q}",
             threads=config["classify"]["n_jobs"],
             # the classifiers, then their comparison, are the run's longest chain: their jobs
-            # go first and survival, characterise (which only the report waits for) fill in
-            priority=2,
+            # go first (the union of the layers, the largest, before one layer, before the
+            # signature) and survival, characterise (which only the report waits for) fill in
+            priority=lambda w: {"all": 4, "signature": 2, "crs": 2}.get(w.feature_set, 3),
             mem_mb=2000,
             runtime=60,
         )
