@@ -14,7 +14,7 @@ import matplotlib.patches
 import numpy as np
 import pandas as pd
 
-from metpot.plots.theme import _new_figure, _subtype_colors, styled
+from metpot.plots.theme import _format_stat, _new_figure, _subtype_colors, styled
 
 __all__ = ["Z_LIMIT", "format_fdr", "gene_set_plot", "marker_heatmap"]
 
@@ -34,11 +34,7 @@ def format_fdr(q: float) -> str:
     -------
     str
     """
-    if q is None or not np.isfinite(q):
-        return "FDR = NA"
-    if q < 0.001:
-        return "FDR < 0.001"
-    return f"FDR = {q:.3f}" if q < 0.1 else f"FDR = {q:.2f}"
+    return _format_stat("FDR", q)
 
 
 def _row_zscores(M: np.ndarray) -> np.ndarray:
