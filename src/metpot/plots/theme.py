@@ -153,6 +153,19 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _finish_panels(fig: Figure, title: str | None, note: str | None = None) -> Figure:
+    """Finish a figure of panels: ``note`` written on it when no panel was drawn (``None``:
+    panels were drawn), ``title`` at the top left, tight layout."""
+    if note is not None:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, note, ha="center", va="center")
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
+
+
 def _subtype_colors(labels: Sequence) -> dict:
     """Subtype -> :data:`PALETTE` colour, subtypes in sorted order (the same in every figure)."""
     return {lv: PALETTE[i % len(PALETTE)] for i, lv in enumerate(sorted(set(labels)))}
