@@ -128,10 +128,17 @@ class _Builder:
     def path(self, name: str, folder: str | None = None) -> str:
         return f"{self.root}/{self.folder if folder is None else folder}/{name}"
 
-    def add(self, key: str, name: str, kind: str, report: Report | None = None) -> None:
+    def add(
+        self,
+        key: str,
+        name: str,
+        kind: str,
+        report: Report | None = None,
+        folder: str | None = None,
+    ) -> None:
         assert kind in KINDS, kind
         assert report is None or report.category in REPORT_CATEGORIES, report
-        self.files.outputs[key] = Output(self.path(name), kind, report)
+        self.files.outputs[key] = Output(self.path(name, folder), kind, report)
 
     def figure(self, key: str, name: str, report: Report | None = None) -> None:
         """SVG and PNG of a figure; the report shows the SVG (the PNG is for slides)."""
@@ -557,6 +564,55 @@ def classify_targets(config: dict) -> list[str]:
     return list(dict.fromkeys(t for t, _, _ in classify_jobs(config)))
 
 
+def subtype_validation(config: dict) -> str:
+    """``classify.validation`` resolved: ``auto`` is ``pipeline`` when a layer's features are
+    chosen with the outcome (``preprocess`` select method ``cox``), else ``partition``."""
+    value = (config.get("classify") or {}).get("validation", "auto")
+    if value != "auto":
+        return value
+    return "pipeline" if features_chosen_with_outcome(config) else "partition"
+
+
+def features_chosen_with_outcome(config: dict) -> bool:
+    """Whether a layer's features are selected by their association with survival."""
+    return any(layer_preprocess(config, n)["select"]["method"] == "cox" for n in layers(config))
+
+
+def has_classify_pipeline(config: dict) -> bool:
+    """Whether the run validates its subtypes inside the folds (``classify_pipeline``): with
+    the ``snf_subtype`` classify target, always for the partition's stability."""
+    return "snf_subtype" in classify_targets(config)
+
+
+def _classify_pipeline(config: dict) -> StepFiles:
+    b = _Builder(config, "classify")
+    ingest = _ingest(config).outputs
+    clusters = _clusters(config).outputs
+    inputs: dict = {f"layer_{n}": ingest[f"layer_{n}"].path for n in layers(config)}
+    inputs.update(
+        assignments=clusters["assignments"].path,
+        subtypes=clusters["subtypes"].path,
+        n_clusters=clusters["n_clusters"].path,
+    )
+    if "outcome" in ingest:
+        inputs["outcome"] = ingest["outcome"].path
+    if has_crs(config):
+        inputs["crs"] = _risk_score(config).outputs["crs"].path
+    b.files.inputs = inputs
+    b.add(
+        "partition_stability",
+        "partition_stability.tsv",
+        "table",
+        _rep("Classifiers", "partition_stability", name="partition stability"),
+    )
+    b.add("fit", "fit.json", "table", folder="classify/pipeline")
+    if subtype_validation(config) == "pipeline":
+        b.add("vs_crs", "vs_crs.tsv", "table", folder="classify/pipeline")
+        b.add("predictions", "predictions.tsv", "patient", folder="classify/pipeline")
+    b.add("metrics", "metrics.json", "metrics", folder="classify/pipeline")
+    return b.files
+
+
 def _classify(config: dict) -> StepFiles:
     b = _Builder(config, "classify")
     fits: dict[str, list[str]] = {}
@@ -565,6 +621,8 @@ def _classify(config: dict) -> StepFiles:
             if key not in ("model", "params", "metrics"):
                 fits.setdefault(key, []).append(o.path)
     b.files.inputs = fits
+    if has_classify_pipeline(config) and subtype_validation(config) == "pipeline":
+        b.files.inputs["pipeline_vs_crs"] = _classify_pipeline(config).outputs["vs_crs"].path
     b.add(
         "comparison", "comparison.tsv", "table", _rep("Classifiers", "comparison", name="all fits")
     )
@@ -827,6 +885,9 @@ def _summary(config: dict) -> StepFiles:
     if classify_jobs(config):
         inputs["classify_best"] = _classify(config).outputs["best"].path
         inputs["classify_vs_crs"] = _classify(config).outputs["vs_crs"].path
+    if has_classify_pipeline(config):
+        stability = _classify_pipeline(config).outputs["partition_stability"].path
+        inputs["partition_stability"] = stability
     scored = [_score(config, c).outputs["summary"].path for c in score_cohorts(config)]
     if scored:
         inputs["score"] = scored
@@ -854,6 +915,7 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
     "sweep": _sweep,
     "characterise": _characterise,
     "classify_fit": _classify_fit,
+    "classify_pipeline": _classify_pipeline,
     "classify": _classify,
     "score": _score,
     "track": _track,
@@ -875,6 +937,8 @@ def analysis_steps(config: dict) -> list[str]:
         names += ["sweep_point", "sweep"]
     if classify_jobs(config):
         names += ["classify_fit", "classify"]
+        if has_classify_pipeline(config):
+            names.insert(-1, "classify_pipeline")
     if score_cohorts(config):
         names.append("score")
     return names

@@ -60,6 +60,68 @@ def _characterise_lines(
     return lines
 
 
+def _left_out(row) -> str:
+    """The classes a best model left out (``best.tsv``'s ``classes_left_out``; "" if none)."""
+    value = getattr(row, "classes_left_out", "")
+    return value if isinstance(value, str) else ""
+
+
+def stability_facts(partition_stability: pd.DataFrame | None) -> dict | None:
+    """Mean, lowest and highest ARI of the folds' re-clustering with the all-patient partition,
+    the number of folds and of folds without a result; None without the table."""
+    if partition_stability is None or "ari" not in getattr(partition_stability, "columns", []):
+        return None
+    ari = pd.to_numeric(partition_stability["ari"], errors="coerce")
+    ok = ari.dropna()
+    return {
+        "ari_mean": _num(ok.mean()) if len(ok) else None,
+        "ari_min": _num(ok.min()) if len(ok) else None,
+        "ari_max": _num(ok.max()) if len(ok) else None,
+        "n_folds": len(ari),
+        "n_failed": int(ari.isna().sum()),
+    }
+
+
+def _validation_lines(
+    config: Mapping, vs_crs: pd.DataFrame | None, stability: pd.DataFrame | None
+) -> list[str]:
+    """Which validation the subtype classifiers' comparison with the CRS used, the whole
+    pipeline's rows, and the stability of the partition in the folds."""
+    from metpot.manifest import features_chosen_with_outcome, subtype_validation
+
+    facts = stability_facts(stability)
+    if facts is None:
+        return []
+    validation = subtype_validation(dict(config))
+    what = {
+        "pipeline": "selection, SNF and clustering re-run in every outer training fold",
+        "partition": "the subtypes of all patients as the target (test patients helped shape them)",
+    }[validation]
+    lines = ["", f"Subtype validation: {validation} ({what})"]
+    if facts["ari_mean"] is not None:
+        lines.append(
+            f"  partition stability: ARI of each fold's re-clustering with the all-patient "
+            f"partition {facts['ari_mean']:.2f} (range {facts['ari_min']:.2f}-"
+            f"{facts['ari_max']:.2f}, {facts['n_folds'] - facts['n_failed']} folds)"
+        )
+    if facts["n_failed"]:
+        lines.append(f"  WARNING: {facts['n_failed']} fold(s) could not re-run the pipeline")
+    if vs_crs is not None and "validation" in getattr(vs_crs, "columns", []):
+        rows = vs_crs[(vs_crs["validation"] == "pipeline") & (vs_crs["metric"] == "harrell_c")]
+        for r in rows.itertuples():
+            if str(r.reference) in ("", "nan"):
+                lines.append(
+                    f"  whole pipeline vs CRS ({r.model}): {r.predictor} Harrell's C "
+                    f"{r.estimate:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
+                )
+        if len(rows) and features_chosen_with_outcome(dict(config)):
+            lines.append(
+                "  the partition rows of classify/vs_crs.tsv (validation partition) are "
+                "optimistic: the features were chosen with the outcome"
+            )
+    return lines
+
+
 def run_summary(
     config: Mapping,
     ingest: Mapping,
@@ -75,6 +137,7 @@ def run_summary(
     scored: Mapping[str, Mapping] | None = None,
     characterise: Mapping | None = None,
     suggested_names: pd.DataFrame | None = None,
+    partition_stability: pd.DataFrame | None = None,
 ) -> str:
     """The run's headline results as text.
 
@@ -96,6 +159,8 @@ def run_summary(
         ``characterise/metrics.json`` (differential features per layer and subtype).
     suggested_names : DataFrame, optional
         ``characterise/suggested_names.tsv`` (with gene sets).
+    partition_stability : DataFrame, optional
+        ``classify/partition_stability.tsv`` (the subtypes re-found in each outer fold).
     """
     cohort = config["cohort"]
     synthetic = " (SYNTHETIC demo data)" if "demo" in config else ""
@@ -149,6 +214,9 @@ def run_summary(
                 f"  {r.target}: best {r.model} on {r.feature_set}, {r.metric} "
                 f"{r.estimate:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
             )
+            left = _left_out(r)
+            if left:
+                lines.append(f"  WARNING: {r.target}: classes left out (never predicted): {left}")
     if classify_vs_crs is not None and "estimate" in getattr(classify_vs_crs, "columns", []):
         diffs = classify_vs_crs[classify_vs_crs["metric"].astype(str).str.contains("difference")]
         if classify_best is not None and len(classify_best):
@@ -159,6 +227,7 @@ def run_summary(
                 f"  {r.target} {r.model}/{r.feature_set}: {r.predictor} vs {r.reference}, "
                 f"{r.metric} {r.estimate:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f})"
             )
+    lines += _validation_lines(config, classify_vs_crs, partition_stability)
     for name, s in (scored or {}).items():
         counts = ", ".join(f"{k} {v}" for k, v in (s.get("counts") or {}).items())
         lines += ["", f"Scored cohort {name}: {s.get('n_samples', '?')} samples ({counts})"]
@@ -252,6 +321,7 @@ def run_facts(
     classify_best: pd.DataFrame | None = None,
     scored: Mapping[str, Mapping] | None = None,
     suggested_names: pd.DataFrame | None = None,
+    partition_stability: pd.DataFrame | None = None,
 ) -> dict:
     """The run's counts and headline results as JSON (``summary.json``, the report's first
     page).
@@ -269,8 +339,9 @@ def run_facts(
         ``subtypes`` (k, why, sizes, PAC, the doubts about them as ``rule`` and ``message``,
         agreement, the names gene sets suggest), ``survival``
         (per endpoint: patients, events, log-rank, Harrell's C with CIs, integrated groups),
-        ``classifiers`` (best per target with CI), ``scored`` and ``mlflow`` (run id, status,
-        URI, the command that opens it).
+        ``classifiers`` (best per target with CI), ``subtype_validation`` (the validation of
+        the subtype classifiers and the partition's stability in the folds: mean, min and max
+        ARI), ``scored`` and ``mlflow`` (run id, status, URI, the command that opens it).
     """
     layers = list(config["cohort"]["omics"])
     dropped = samples[samples["status"] != "kept"]
@@ -332,6 +403,7 @@ def run_facts(
         },
         "survival": {},
         "classifiers": [],
+        "subtype_validation": None,
         "scored": {},
         "mlflow": None,
     }
@@ -362,9 +434,18 @@ def run_facts(
         facts["classifiers"] = [
             {"target": str(r.target), "model": str(r.model), "feature_set": str(r.feature_set),
              "metric": str(r.metric), "estimate": _num(r.estimate), "ci_low": _num(r.ci_low),
-             "ci_high": _num(r.ci_high)}
+             "ci_high": _num(r.ci_high),
+             "classes_left_out": _left_out(r)}
             for r in classify_best.itertuples()
         ]  # fmt: skip
+    stability = stability_facts(partition_stability)
+    if stability is not None:
+        from metpot.manifest import subtype_validation
+
+        facts["subtype_validation"] = {
+            "validation": subtype_validation(dict(config)),
+            "stability": stability,
+        }
     for name, s in (scored or {}).items():
         facts["scored"][name] = {
             "n_samples": s.get("n_samples"),

@@ -34,6 +34,33 @@ if "classify" in manifest.analysis_steps(config):
                 " --target {wildcards.target:q} --feature-set {wildcards.feature_set:q}"
                 " --threads {threads} --log {log}"
 
+    if manifest.has_classify_pipeline(config):
+
+        rule classify_pipeline:
+            """The subtypes' discovery re-run in every outer training fold: the partition's
+            stability, and (validation pipeline) the honest comparison with the CRS."""
+            input:
+                **inputs("classify_pipeline"),
+            output:
+                **outputs("classify_pipeline"),
+            params:
+                metpot=METPOT,
+                cfg=lambda w: sections("classify", "seed", "preprocess", "snf", "crs"),
+                io=io_args,
+            threads: 1
+            resources:
+                mem_mb=2000,
+                runtime=30,
+            log:
+                files("classify_pipeline").log,
+            benchmark:
+                files("classify_pipeline").benchmark
+            conda:
+                "../../envs/core.yaml"
+            shell:
+                "{params.metpot} classify-pipeline --config {params.cfg:q} {params.io}"
+                " --threads {threads} --log {log}"
+
     rule classify:
         """Every fit compared: metrics with CIs, best model per target, against the CRS."""
         input:

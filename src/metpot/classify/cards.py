@@ -31,7 +31,6 @@ def used_columns(est, X: pd.DataFrame) -> list[str]:
     return [str(c) for c in est[:-1].get_feature_names_out()]
 
 
-
 def feature_table(est, X: pd.DataFrame, target: Target, model: str, feature_set: str):
     """The final model's features with weights or importances.
 
@@ -99,7 +98,6 @@ def feature_table(est, X: pd.DataFrame, target: Target, model: str, feature_set:
     return table.sort_values(["class", "rank"], kind="stable").reset_index(drop=True)
 
 
-
 def _welch_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Welch t statistic of ``a`` against ``b`` per column (NaN values omitted)."""
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
@@ -107,7 +105,6 @@ def _welch_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         na, nb = np.sum(~np.isnan(a), 0), np.sum(~np.isnan(b), 0)
         va, vb = np.nanvar(a, 0, ddof=1), np.nanvar(b, 0, ddof=1)
         return (np.nanmean(a, 0) - np.nanmean(b, 0)) / np.sqrt(va / na + vb / nb)
-
 
 
 def markers(X: pd.DataFrame, labels, n_markers: int = 20, transform: str = "none") -> dict:
@@ -137,13 +134,13 @@ def markers(X: pd.DataFrame, labels, n_markers: int = 20, transform: str = "none
     return out
 
 
-
 def model_card(
     est, X, target: Target, model, feature_set, layer_names, cfg, rows, params, cohort
 ) -> dict:
     """The model card of a final model (JSON-ready; see :mod:`metpot.model_io`).
 
     Holds ``target``, ``target_kind``, ``model``, ``feature_set``, ``layers``, ``classes``,
+    ``classes_left_out`` (``{"class", "n", "reason"}``: classes it never predicts),
     ``features`` (the pipeline's input columns in order, as ``{"layer", "feature",
     "column"}``), ``used_features`` (those the model uses after selection), ``preprocessing``
     (transform, missing, variance filter, signature, scaling, and per used feature the training
@@ -197,6 +194,8 @@ def model_card(
         "feature_set": feature_set,
         "layers": layers_used,
         "classes": [_plain(c) for c in target.classes],
+        # classes of the data the model never predicts, and why (e.g. too few patients)
+        "classes_left_out": list(target.left_out),
         "features": [
             dict(zip(("layer", "feature"), _split_column(c), strict=True), column=str(c))
             for c in X.columns
@@ -221,11 +220,9 @@ def model_card(
     }
 
 
-
 def _num(v) -> float | None:
     v = float(v)
     return v if np.isfinite(v) else None
-
 
 
 def _plain(v):
@@ -234,7 +231,6 @@ def _plain(v):
     if isinstance(v, float) and not np.isfinite(v):
         return None
     return v
-
 
 
 def save_fit(result: Mapping, path: str | Path) -> dict:
@@ -257,4 +253,3 @@ def save_fit(result: Mapping, path: str | Path) -> dict:
     if result.get("final") is None:
         raise MetpotError(f"{result['target']}/{result['model']}: no final model (refit=False)")
     return save_model(result["final"], path, result["card"])
-

@@ -41,6 +41,19 @@ def _best(rows: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _left_out_text(left_out) -> str:
+    """Classes a target left out as one line: ``"c (n patients), ...: reason"`` per reason."""
+    by_reason: dict[str, list[str]] = {}
+    for c in left_out or []:
+        by_reason.setdefault(c["reason"], []).append(f"{c['class']} ({c['n']} patients)")
+    return "; ".join(f"{', '.join(v)}: {k}" for k, v in by_reason.items())
+
+
+def _validation(target: str) -> str:
+    """What validated a row against the CRS: ``partition`` for the subtypes of all patients as
+    the target, ``nested_cv`` for a target not discovered by the run (outcome, clinical)."""
+    return "partition" if target == "snf_subtype" else "nested_cv"
+
 
 def assemble(results: Sequence[Mapping], config: Mapping | None = None) -> dict:
     """Gather :func:`fit_one` results: comparison, best model per target, CRS comparison.
@@ -55,8 +68,10 @@ def assemble(results: Sequence[Mapping], config: Mapping | None = None) -> dict:
     Returns
     -------
     dict
-        ``comparison`` (long metrics table), ``best`` (per target), ``vs_crs`` and
-        ``decision_curve`` (:func:`compare_with_crs`), ``predictions`` (out-of-fold),
+        ``comparison`` (long metrics table), ``best`` (per target, with the classes it
+        left out and why in ``classes_left_out``), ``vs_crs`` (with a
+        ``validation`` column: ``partition`` for ``snf_subtype``, ``nested_cv`` for other
+        targets) and ``decision_curve`` (:func:`compare_with_crs`), ``predictions`` (out-of-fold),
         ``folds`` (per target), ``features`` (final models' features), ``fold_metrics``.
     """
     cfg = resolve_config(config)
@@ -81,10 +96,17 @@ def assemble(results: Sequence[Mapping], config: Mapping | None = None) -> dict:
         vs_parts.append(comp["table"])
         dc_parts.append(comp["decision_curve"])
     nonempty = [p for p in vs_parts if not p.empty]
+    vs_crs = pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame()
+    if not vs_crs.empty:
+        vs_crs.insert(3, "validation", vs_crs["target"].map(_validation))
+    best = _best(comparison, kinds)
+    if not best.empty:
+        left = {r["target"]: _left_out_text(r.get("classes_left_out")) for r in results}
+        best["classes_left_out"] = best["target"].map(left).fillna("")
     return {
         "comparison": comparison,
-        "best": _best(comparison, kinds),
-        "vs_crs": pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame(),
+        "best": best,
+        "vs_crs": vs_crs,
         "decision_curve": pd.concat([d for d in dc_parts if not d.empty], ignore_index=True)
         if any(not d.empty for d in dc_parts)
         else pd.DataFrame(),
@@ -93,7 +115,6 @@ def assemble(results: Sequence[Mapping], config: Mapping | None = None) -> dict:
         "features": pd.concat(features, ignore_index=True) if features else pd.DataFrame(),
         "fold_metrics": fold_metrics,
     }
-
 
 
 def plan(targets: Mapping[str, Target], layer_names: Sequence[str], config: Mapping | None = None):
@@ -113,7 +134,6 @@ def plan(targets: Mapping[str, Target], layer_names: Sequence[str], config: Mapp
         else:
             jobs += [(name, m, fs) for m in cfg["models"] if m in CLASSIFIERS for fs in fsets]
     return jobs
-
 
 
 def run_classification(
@@ -175,4 +195,3 @@ def run_classification(
     out = assemble(results, config)
     out["results"] = results
     return out
-

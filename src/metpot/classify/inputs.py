@@ -73,6 +73,9 @@ class Target:
         Landmark in the clinical time unit (landmark targets).
     excluded : dict
         Reason -> list of samples left out.
+    left_out : list of dict
+        Classes left out (categorical targets): ``{"class", "n", "reason"}`` each; the models
+        never predict them.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Target:
     survival: pd.DataFrame | None = None
     landmark: float | None = None
     excluded: dict[str, list[str]] = field(default_factory=dict)
+    left_out: list[dict] = field(default_factory=list)
 
     @property
     def samples(self) -> list[str]:
@@ -157,6 +161,8 @@ def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -
     s = s[~missing].astype(str)
     counts = s.value_counts()
     small = sorted(counts.index[counts < min_class_size], key=str)
+    reason = f"smaller than classify.min_class_size={min_class_size}"
+    left_out = [{"class": str(c), "n": int(counts[c]), "reason": reason} for c in small]
     if small:
         drop = s.isin(small)
         excluded["class smaller than min_class_size"] = list(s.index[drop])
@@ -173,8 +179,7 @@ def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -
             f"(counts: {dict(counts)})"
         )
     s.name = name
-    return Target(name=name, kind="categorical", y=s, excluded=excluded)
-
+    return Target(name=name, kind="categorical", y=s, excluded=excluded, left_out=left_out)
 
 def survival_target(survival: pd.DataFrame, name: str) -> Target:
     """A survival target from a ``time``/``event`` frame (e.g. ``survival.survival_frame``).
@@ -272,6 +277,7 @@ def comparison_outcome(
     if target.kind != "categorical":
         return None
     return endpoints.get(CRS_COMPARISON_ENDPOINT)
+
 
 
 def build_targets(

@@ -73,11 +73,9 @@ def _surv_fn(est, X: pd.DataFrame):
     return at
 
 
-
 def _n_model_features(est) -> int:
     final = est[-1] if isinstance(est, Pipeline) else est
     return int(getattr(final, "n_features_in_", 0))
-
 
 
 @contextmanager
@@ -88,7 +86,6 @@ def _fit_threads():
 
     with threadpool_limits(1):
         yield
-
 
 
 #: Messages kept per warning category of a fit's record, and their length.
@@ -106,7 +103,6 @@ def _recording(into: list):
     into.extend(caught)
 
 
-
 def _warning_record(caught) -> dict:
     """Recorded warnings as ``{category: {"count": n, "first": [distinct messages]}}``."""
     out: dict[str, dict] = {}
@@ -119,7 +115,6 @@ def _warning_record(caught) -> dict:
             if msg not in r["first"]:
                 r["first"].append(msg)
     return out
-
 
 
 def _merge_records(records) -> dict:
@@ -135,17 +130,14 @@ def _merge_records(records) -> dict:
     return dict(sorted(out.items()))
 
 
-
 def _n_cox_failures(caught) -> int:
     return sum(issubclass(w.category, CoxConvergenceWarning) for w in caught)
-
 
 
 def _failed_cox(est) -> bool:
     """A :class:`CoxPH` (alone or ending a pipeline) whose fit did not converge."""
     final = est[-1] if isinstance(est, Pipeline) else est
     return isinstance(final, CoxPH) and not final.converged_
-
 
 
 def _needs_inner(specs, need_oof: bool = False) -> bool:
@@ -187,7 +179,6 @@ def _one_fold(
     return out
 
 
-
 def _fit_fold_model(proto, grid, fitted, inner, tr, te, samples, X, x_te, target, auc_times,
                     auc_names, compare, crs, outcome, landmark) -> dict:  # fmt: skip
     """One model of :func:`_one_fold`: tuned, evaluated on the test fold, compared with the
@@ -221,7 +212,6 @@ def _fit_fold_model(proto, grid, fitted, inner, tr, te, samples, X, x_te, target
     return res
 
 
-
 def fit_one(
     target: Target,
     model: str,
@@ -240,7 +230,6 @@ def fit_one(
         The one result of :func:`fit_models`.
     """
     return fit_models(target, [model], feature_set, layers, config, **kwargs)[0]
-
 
 
 def fit_models(
@@ -374,8 +363,19 @@ def fit_models(
     n_jobs = int(cfg["n_jobs"])
     per_fold = Parallel(n_jobs=n_jobs)(
         delayed(_one_fold)(
-            prep, specs, X, fit_target, tr, te, cfg["inner"]["folds"], seed, auc_times,
-            auc_names, crs_arg, outcome, landmark,
+            prep,
+            specs,
+            X,
+            fit_target,
+            tr,
+            te,
+            cfg["inner"]["folds"],
+            seed,
+            auc_times,
+            auc_names,
+            crs_arg,
+            outcome,
+            landmark,
         )  # fmt: skip
         for (_, _, tr, te) in splits
     )
@@ -417,7 +417,6 @@ def fit_models(
         out["wall_seconds"] = wall / len(outs)
         out["job_cpu_seconds"] = cpu
     return outs
-
 
 
 def _collect(fit_target, target, model, feature_set, X, splits, results, folds, outcome, cfg):
@@ -482,8 +481,8 @@ def _collect(fit_target, target, model, feature_set, X, splits, results, folds, 
         "rows": pd.DataFrame(rows), "fold_metrics": fold_metrics, "predictions": predictions,
         "folds": folds, "best_params": best_params, "final": None, "card": None,
         "features": None, "n_excluded": target.n_excluded, "excluded": target.excluded,
+        "classes_left_out": list(target.left_out),
     }  # fmt: skip
-
 
 
 def _jsonable(d: Mapping) -> dict:
@@ -496,7 +495,6 @@ def _jsonable(d: Mapping) -> dict:
             v = v[0] if len(v) == 1 else v
         out[k.replace("model__estimator__", "").replace("model__", "")] = v
     return out
-
 
 
 def _refit(prep, specs, X, target, cfg, seed) -> list:

@@ -56,14 +56,17 @@ DEFAULT_CONFIG: dict = {
     "n_markers": 20,
     "seed": 1,
     "n_jobs": 1,
+    "validation": "auto",
 }
+
+#: Values of ``classify.validation`` (``auto``: see :func:`metpot.manifest.subtype_validation`).
+VALIDATIONS: tuple[str, ...] = ("auto", "pipeline", "partition")
 
 _UNIT_PER_YEAR = {"days": 365.25, "months": 12.0, "years": 1.0}
 
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 SEP = ":"
-
 
 
 def resolve_config(config: Mapping | None = None) -> dict:
@@ -121,19 +124,21 @@ def resolve_config(config: Mapping | None = None) -> dict:
         raise MetpotError(f"classify.signature.size must be a positive integer, got {size!r}")
     if out["transform"] not in ("none", "log2"):
         raise MetpotError(f"classify.transform must be none or log2, got {out['transform']!r}")
+    if out["validation"] not in VALIDATIONS:
+        raise MetpotError(
+            f"classify.validation must be one of {name_list(VALIDATIONS)}, "
+            f"got {out['validation']!r}"
+        )
     return out
-
 
 
 def _column(layer: str, feature: object) -> str:
     return f"{layer}{SEP}{feature}"
 
 
-
 def _split_column(column: str) -> tuple[str, str]:
     layer, _, feature = str(column).partition(SEP)
     return layer, feature
-
 
 
 def feature_set_layers(layers: Sequence[str], feature_set: str) -> list[str]:
@@ -149,7 +154,6 @@ def feature_set_layers(layers: Sequence[str], feature_set: str) -> list[str]:
     )
 
 
-
 def expand_feature_sets(layers: Sequence[str], feature_sets: Sequence[str]) -> list[str]:
     """Config feature sets with ``each`` expanded to every layer name (order kept)."""
     out: list[str] = []
@@ -159,7 +163,6 @@ def expand_feature_sets(layers: Sequence[str], feature_sets: Sequence[str]) -> l
             if name not in out:
                 out.append(name)
     return out
-
 
 
 #: Primary metric by target kind (higher is better), used to pick the best model.

@@ -98,7 +98,8 @@ def plot_vs_crs(table: pd.DataFrame, metric: str = "harrell_c", title: str | Non
                 r["estimate"], yy, xerr=err, fmt="o", color=PALETTE[j], capsize=3,
                 label=p if k == 0 else None,
             )  # fmt: skip
-        labels.append(f"{tg}: {md} / {fs}")
+        how = g["validation"].iloc[0] if "validation" in g.columns else ""
+        labels.append(f"{tg}: {md} / {fs}" + (f" ({how})" if how == "pipeline" else ""))
         ys.append(y - 0.25)
         y -= 1.0
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")

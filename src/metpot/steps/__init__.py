@@ -128,6 +128,10 @@ STEPS: dict[str, Step] = {
         "nested CV of every model of one target x feature set",
         (option("--target", required=True), option("--feature-set", required=True)),
     ),
+    "classify-pipeline": Step(
+        "classify_pipeline:run",
+        "the subtypes' discovery re-run in every outer training fold (stability, vs CRS)",
+    ),
     "classify": Step(
         "classify:classify", "compare the classifiers with each other and the risk score"
     ),

@@ -10,7 +10,14 @@ import pandas as pd
 
 from metpot.errors import MetpotError, name_list
 from metpot.step_io import Model, many, need
-from metpot.steps._common import layers, read_json, read_outcome, read_samples, subtypes
+from metpot.steps._common import (
+    layers,
+    read_json,
+    read_outcome,
+    read_samples,
+    subtypes,
+    tsv_or_none,
+)
 
 log = logging.getLogger("metpot")
 
@@ -18,7 +25,7 @@ log = logging.getLogger("metpot")
 #: A fit's tables (``features`` last: it may be empty) and the fields of its ``fit.json``.
 FIT_TABLES = ("rows", "fold_metrics", "best_params", "predictions", "folds", "features")
 FIT_FIELDS = ("target", "kind", "model", "feature_set", "landmark", "n_excluded", "excluded",
-              "fit_warnings", "cox_not_converged")  # fmt: skip
+              "classes_left_out", "fit_warnings", "cox_not_converged")  # fmt: skip
 
 
 def _classify_data(cfg: dict, inputs: dict) -> dict:
@@ -150,6 +157,10 @@ def classify(cfg: dict, inputs: dict, *, outputs=(), **_) -> dict:
     ccfg = classify_config(cfg)
     results = [_read_fit(inputs, i) for i in range(len(many(inputs, "fit")))]
     res = assemble(results, ccfg)
+    pipeline = tsv_or_none(inputs, "pipeline_vs_crs")  # the whole pipeline validated in folds
+    if pipeline is not None:
+        pipeline["reference"] = pipeline["reference"].fillna("")  # "" read back as NaN
+        res["vs_crs"] = pd.concat([res["vs_crs"], pipeline], ignore_index=True)
     out = {k: res[k] for k in ("comparison", "vs_crs", "decision_curve", "best")}
     out.update({k: res[k] for k in ("predictions", "folds")})
     features = res["features"]

@@ -33,6 +33,7 @@ def run(cfg: dict, inputs: dict, *, outputs=(), **_) -> dict:
         scored=by_folder("score", read_json),
         run=load("run"),
         suggested_names=tsv_or_none(inputs, "suggested_names"),
+        partition_stability=tsv_or_none(inputs, "partition_stability"),
     )
     out: dict = {
         "summary": run_summary(
