@@ -69,6 +69,11 @@ def test_format_p():
     assert plots.format_p(0.0432) == "p = 0.043"
     assert plots.format_p(0.5) == "p = 0.50"
     assert plots.format_p(float("nan")) == "p = NA"
+    assert plots.format_p(None) == "p = NA"
+    assert plots.format_fdr(0.0004) == "FDR < 0.001"
+    assert plots.format_fdr(0.0123) == "FDR = 0.012"
+    assert plots.format_fdr(0.25) == "FDR = 0.25"
+    assert plots.format_fdr(None) == "FDR = NA"
     with pytest.raises(MetpotError, match=r"^forest_plot needs a CoxResult or a table with term/"):
         plots.forest_plot(pd.DataFrame({"x": [1]}))
 

@@ -52,30 +52,28 @@ def dist2_finish(G, sx, sy):
 
 
 @njit(cache=True)
-def _tile_pairs(n):
+def _tiles(n):
+    """The tiles ``i0:i1 x j0:j1`` (``i0 <= j0``, blocks of ``_BLOCK``) covering the upper
+    triangle of an n x n matrix, one row ``(i0, i1, j0, j1)`` each."""
     nb = (n + _BLOCK - 1) // _BLOCK
-    npairs = nb * (nb + 1) // 2
-    bi = np.empty(npairs, np.int64)
-    bj = np.empty(npairs, np.int64)
+    out = np.empty((nb * (nb + 1) // 2, 4), np.int64)
     p = 0
     for i in range(nb):
         for j in range(i, nb):
-            bi[p] = i
-            bj[p] = j
+            out[p, 0] = i * _BLOCK
+            out[p, 1] = min((i + 1) * _BLOCK, n)
+            out[p, 2] = j * _BLOCK
+            out[p, 3] = min((j + 1) * _BLOCK, n)
             p += 1
-    return bi, bj
+    return out
 
 
 @njit(parallel=True, cache=True)
 def symmetrize(A, diag_add):
     """In place ``A <- (A + t(A) + diag_add * I) / 2`` (R's ``(X + t(X)) / 2``, exact)."""
-    n = A.shape[0]
-    bi, bj = _tile_pairs(n)
-    for p in prange(bi.shape[0]):
-        i0 = bi[p] * _BLOCK
-        j0 = bj[p] * _BLOCK
-        i1 = min(i0 + _BLOCK, n)
-        j1 = min(j0 + _BLOCK, n)
+    tiles = _tiles(A.shape[0])
+    for p in prange(tiles.shape[0]):
+        i0, i1, j0, j1 = tiles[p, 0], tiles[p, 1], tiles[p, 2], tiles[p, 3]
         if i0 == j0:
             for i in range(i0, i1):
                 A[i, i] = (A[i, i] + A[i, i] + diag_add) / 2.0
@@ -125,6 +123,14 @@ def affinity_inplace(D, means, mu):
             D[i, j] = _dnorm0(d, mu * sig)
 
 
+@njit(cache=True, inline="always")
+def _half_den(s):
+    """SNFtool 2.3 ``normalize``'s denominator ``2 s`` of ``s = rowSums - diag``, 0 -> 1."""
+    if s == 0.0:
+        s = 1.0
+    return 2.0 * s
+
+
 @njit(parallel=True, cache=True)
 def normalize_half(src, dst):
     """SNFtool >= 2.2.1 ``normalize``: ``X / (2 (rowSums(X) - diag(X)))``, diagonal 0.5.
@@ -136,10 +142,7 @@ def normalize_half(src, dst):
         s = 0.0
         for j in range(n):
             s += src[i, j]
-        s = s - src[i, i]
-        if s == 0.0:
-            s = 1.0
-        den = 2.0 * s
+        den = _half_den(s - src[i, i])
         for j in range(n):
             dst[i, j] = src[i, j] / den
         dst[i, i] = 0.5
@@ -340,23 +343,16 @@ def half_denominators(U, rowsums):
     n = U.shape[0]
     den = np.empty(n)
     for i in prange(n):
-        s = rowsums[i] - U[i, i]
-        if s == 0.0:
-            s = 1.0
-        den[i] = 2.0 * s
+        den[i] = _half_den(rowsums[i] - U[i, i])
     return den
 
 
 @njit(parallel=True, cache=True)
 def materialize_mean2(U0, den0, mode0, U1, den1, mode1, out):
     """``out <- (V0 + V1) / 2`` for two networks held as (upper triangle, den, mode)."""
-    n = out.shape[0]
-    bi, bj = _tile_pairs(n)
-    for p in prange(bi.shape[0]):
-        i0 = bi[p] * _BLOCK
-        j0 = bj[p] * _BLOCK
-        i1 = min(i0 + _BLOCK, n)
-        j1 = min(j0 + _BLOCK, n)
+    tiles = _tiles(out.shape[0])
+    for p in prange(tiles.shape[0]):
+        i0, i1, j0, j1 = tiles[p, 0], tiles[p, 1], tiles[p, 2], tiles[p, 3]
         for i in range(i0, i1):
             for j in range(max(i, j0), j1):
                 v = (
@@ -377,16 +373,10 @@ def upper_normalize_half_sym(A, rowsums):
     n = A.shape[0]
     den = np.empty(n)
     for i in range(n):
-        s = rowsums[i] - A[i, i]
-        if s == 0.0:
-            s = 1.0
-        den[i] = 2.0 * s
-    bi, bj = _tile_pairs(n)
-    for p in prange(bi.shape[0]):
-        i0 = bi[p] * _BLOCK
-        j0 = bj[p] * _BLOCK
-        i1 = min(i0 + _BLOCK, n)
-        j1 = min(j0 + _BLOCK, n)
+        den[i] = _half_den(rowsums[i] - A[i, i])
+    tiles = _tiles(n)
+    for p in prange(tiles.shape[0]):
+        i0, i1, j0, j1 = tiles[p, 0], tiles[p, 1], tiles[p, 2], tiles[p, 3]
         for i in range(i0, i1):
             di = den[i]
             for j in range(max(i + 1, j0), j1):
@@ -401,13 +391,9 @@ def upper_normalize_half_sym(A, rowsums):
 @njit(parallel=True, cache=True)
 def upper_mirror(A, diag_add):
     """Copy the upper triangle of ``A`` to the lower one and add ``diag_add`` to the diagonal."""
-    n = A.shape[0]
-    bi, bj = _tile_pairs(n)
-    for p in prange(bi.shape[0]):
-        i0 = bi[p] * _BLOCK
-        j0 = bj[p] * _BLOCK
-        i1 = min(i0 + _BLOCK, n)
-        j1 = min(j0 + _BLOCK, n)
+    tiles = _tiles(A.shape[0])
+    for p in prange(tiles.shape[0]):
+        i0, i1, j0, j1 = tiles[p, 0], tiles[p, 1], tiles[p, 2], tiles[p, 3]
         for i in range(i0, i1):
             for j in range(max(i + 1, j0), j1):
                 A[j, i] = A[i, j]

@@ -14,7 +14,13 @@ import matplotlib.patches
 import numpy as np
 import pandas as pd
 
-from metpot.plots.theme import _new_figure, _subtype_colors, styled
+from metpot.plots.theme import (
+    _finish_panels,
+    _format_stat,
+    _new_figure,
+    _subtype_colors,
+    styled,
+)
 
 __all__ = ["Z_LIMIT", "format_fdr", "gene_set_plot", "marker_heatmap"]
 
@@ -34,11 +40,7 @@ def format_fdr(q: float) -> str:
     -------
     str
     """
-    if q is None or not np.isfinite(q):
-        return "FDR = NA"
-    if q < 0.001:
-        return "FDR < 0.001"
-    return f"FDR = {q:.3f}" if q < 0.1 else f"FDR = {q:.2f}"
+    return _format_stat("FDR", q)
 
 
 def _row_zscores(M: np.ndarray) -> np.ndarray:
@@ -219,11 +221,4 @@ def gene_set_plot(
         )
         if i % ncol == 0:
             ax.set_ylabel("Score (mean z-score of its genes)")
-    if not sets:
-        ax = fig.add_subplot(1, 1, 1)
-        ax.text(0.5, 0.5, "no gene set", ha="center", va="center")
-        ax.set_axis_off()
-    if title:
-        fig.suptitle(title, x=0.02, ha="left")
-    fig.tight_layout()
-    return fig
+    return _finish_panels(fig, title, None if sets else "no gene set")

@@ -15,7 +15,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from metpot.plots.theme import PALETTE, _new_figure, styled
+from metpot.plots.theme import PALETTE, _finish_panels, _new_figure, styled
 
 __all__ = ["calibration_plot", "decision_curve_plot", "plot_vs_crs", "signature_heatmap"]
 
@@ -57,14 +57,8 @@ def decision_curve_plot(table: pd.DataFrame, title: str | None = None):
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         if i == n - 1:
             ax.set_xlabel("Threshold probability")
-    if not groups:
-        ax = fig.add_subplot(1, 1, 1)
-        ax.text(0.5, 0.5, "no decision curve (no landmark outcome)", ha="center", va="center")
-        ax.set_axis_off()
-    if title:
-        fig.suptitle(title, x=0.02, ha="left")
-    fig.tight_layout()
-    return fig
+    note = None if groups else "no decision curve (no landmark outcome)"
+    return _finish_panels(fig, title, note)
 
 
 @styled

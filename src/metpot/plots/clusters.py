@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from metpot.errors import MetpotError
-from metpot.plots.theme import PALETTE, _new_figure, _subtype_colors, ordered_colors, styled
+from metpot.plots.theme import (
+    PALETTE,
+    _finish_panels,
+    _new_figure,
+    _subtype_colors,
+    ordered_colors,
+    styled,
+)
 
 __all__ = [
     "cluster_number_plot",
@@ -165,10 +172,7 @@ def cluster_number_plot(scores: pd.DataFrame, chosen: int | None = None, title: 
         ax.set_xticks(k)
         ax.set_xlabel("Number of subtypes k")
         ax.set_title(label, fontweight="normal")
-    if title:
-        fig.suptitle(title, x=0.02, ha="left")
-    fig.tight_layout()
-    return fig
+    return _finish_panels(fig, title)
 
 
 @styled

@@ -133,17 +133,36 @@ def format_p(p: float) -> str:
     -------
     str
     """
-    if p is None or not np.isfinite(p):
-        return "p = NA"
-    if p < 0.001:
-        return "p < 0.001"
-    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+    return _format_stat("p", p)
+
+
+def _format_stat(name: str, v: float | None) -> str:
+    """``name = NA`` (``None`` or NaN), ``name < 0.001``, else ``name = v`` to three decimals
+    below 0.1 and two above (:func:`format_p`, :func:`metpot.plots.format_fdr`)."""
+    if v is None or not np.isfinite(v):
+        return f"{name} = NA"
+    if v < 0.001:
+        return f"{name} < 0.001"
+    return f"{name} = {v:.3f}" if v < 0.1 else f"{name} = {v:.2f}"
 
 
 def _new_figure(width: float, height: float) -> Figure:
     """A ``width`` x ``height`` inch figure at 100 dpi on the Agg canvas."""
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish_panels(fig: Figure, title: str | None, note: str | None = None) -> Figure:
+    """Finish a figure of panels: ``note`` written on it when no panel was drawn (``None``:
+    panels were drawn), ``title`` at the top left, tight layout."""
+    if note is not None:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, note, ha="center", va="center")
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
     return fig
 
 

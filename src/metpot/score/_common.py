@@ -2,13 +2,15 @@
 
 The model card's per-feature lists (``features``, ``preprocessing.*``) are read and checked
 here; :func:`_apply_transform` puts raw values on the model's scale (``log2(x + 1)`` or
-none) and :func:`_inverse_transform` brings them back; :func:`_layer_frame`,
-:func:`_common_samples` and :func:`_model_samples` align a cohort's layers on the samples
-present in every layer a model uses. None of these names is public.
+none) and :func:`_inverse_transform` brings them back; :func:`_column_zscores` standardises
+the features within a cohort; :func:`_layer_frame`, :func:`_common_samples` and
+:func:`_model_samples` align a cohort's layers on the samples present in every layer a model
+uses. None of these names is public.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -63,6 +65,20 @@ def _stat(card: Mapping, key: str, n: int, required: bool = True) -> np.ndarray 
             f"model card: preprocessing.{key} has {vals.size} values for {n} features"
         )
     return vals
+
+
+def _column_zscores(A: np.ndarray) -> np.ndarray:
+    """Each column of ``A`` centred and scaled over its observed cells (sd with n - 1); a
+    column with no finite positive sd becomes 0; missing cells stay missing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = np.nanmean(A, axis=0)
+        s = np.nanstd(A, axis=0, ddof=1)
+    ok = np.isfinite(s) & (s > 0)
+    Z = np.zeros_like(A)
+    Z[:, ok] = (A[:, ok] - m[ok]) / s[ok]
+    Z[np.isnan(A)] = np.nan
+    return Z
 
 
 def _apply_transform(values: np.ndarray, transform: str, what: str = "cohort") -> np.ndarray:

@@ -20,6 +20,7 @@ from metpot.errors import MetpotError, warn_data
 from metpot.score._common import (
     TRANSFORMS,
     _apply_transform,
+    _column_zscores,
     _inverse_transform,
     _stat,
     _transform_name,
@@ -111,15 +112,7 @@ def standardize_cohort(X: pd.DataFrame, card: Mapping, method: str = "none") -> 
     sd = _stat(card, "transformed_sd", n, required=transform != "none")
     if mean is None:
         mean, sd = _stat(card, "mean", n), _stat(card, "sd", n)
-    T = _apply_transform(X.to_numpy(dtype=float), transform)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        m_new = np.nanmean(T, axis=0)
-        s_new = np.nanstd(T, axis=0, ddof=1)
-    ok = np.isfinite(s_new) & (s_new > 0)
-    Z = np.zeros_like(T)
-    Z[:, ok] = (T[:, ok] - m_new[ok]) / s_new[ok]
-    Z[np.isnan(T)] = np.nan
+    Z = _column_zscores(_apply_transform(X.to_numpy(dtype=float), transform))
     out = _inverse_transform(Z * sd + mean, transform)
     return pd.DataFrame(out, index=X.index, columns=X.columns)
 

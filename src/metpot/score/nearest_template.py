@@ -37,7 +37,13 @@ import numpy as np
 import pandas as pd
 
 from metpot.errors import MetpotError, name_list, warn_data
-from metpot.score._common import _apply_transform, _layer_frame, _model_samples, _transform_name
+from metpot.score._common import (
+    _apply_transform,
+    _column_zscores,
+    _layer_frame,
+    _model_samples,
+    _transform_name,
+)
 
 __all__ = [
     "POOLS",
@@ -144,14 +150,7 @@ def ntp_zscore(X: pd.DataFrame) -> pd.DataFrame:
             f"NTP z-scores each feature within the new cohort and needs at least 2 samples, "
             f"got {X.shape[0]}"
         )
-    A = X.to_numpy(dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        m = np.nanmean(A, axis=0)
-        s = np.nanstd(A, axis=0, ddof=1)
-    ok = np.isfinite(s) & (s > 0)
-    Z = np.zeros_like(A)
-    Z[:, ok] = (A[:, ok] - m[ok]) / s[ok]
+    Z = _column_zscores(X.to_numpy(dtype=float))
     Z[np.isnan(Z)] = 0.0
     return pd.DataFrame(Z, index=X.index, columns=X.columns)
 
