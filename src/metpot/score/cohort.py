@@ -187,19 +187,19 @@ def score_cohort(
     card: Mapping,
     layers: Mapping[str, pd.DataFrame],
     clinical: pd.DataFrame | None = None,
-    method: str = "classifier",
+    method: str | None = None,
     *,
-    min_coverage: float = 0.9,
-    min_confidence: float = 0.5,
-    low_confidence: str = "flag",
+    min_coverage: float | None = None,
+    min_confidence: float | None = None,
+    low_confidence: str | None = None,
     standardize: str | None = None,
     max_outside: float = 0.2,
     max_shift: float = 1.0,
     outside_margin: float = 0.5,
-    ntp_fdr: float = 0.05,
-    ntp_n_perm: int = 1000,
-    seed: int = 0,
-    ntp_pool: str = "all_genes",
+    ntp_fdr: float | None = None,
+    ntp_n_perm: int | None = None,
+    seed: int | None = None,
+    ntp_pool: str | None = None,
     templates: pd.DataFrame | None = None,
     reference: Mapping | None = None,
     snf_options: Mapping | None = None,
@@ -220,9 +220,11 @@ def score_cohort(
         The new cohort's layers, samples x features, raw values.
     clinical : DataFrame, optional
         Clinical table indexed by sample id, for ``crs``, ``crs_group`` and ``risk_group``.
-    method : {"classifier", "ntp", "snf_propagation", "all"}
+    method : {"classifier", "ntp", "snf_propagation", "all"}, optional
         ``"all"``: the classifier gives ``prediction``; ``ntp_*`` and ``snf_prediction``
         columns, the ``methods_disagree`` flag and ``summary["agreement"]`` are added.
+        Options left at None here and below take the defaults of the config's ``score``
+        section (``config/schema.yaml``): the library and the workflow agree.
     min_coverage, min_confidence, low_confidence
         See :func:`match_features` and :func:`predict_classifier`.
     standardize : {"none", "per_cohort"}, optional
@@ -260,6 +262,27 @@ def score_cohort(
         ``ntp``, ``agreement``, ``warnings`` (the data warnings raised while scoring; they are
         also re-emitted).
     """
+    # an option left at None takes the workflow's default (config/schema.yaml, section score)
+    given = {
+        "method": method,
+        "min_coverage": min_coverage,
+        "min_confidence": min_confidence,
+        "low_confidence": low_confidence,
+        "ntp.fdr": ntp_fdr,
+        "ntp.n_perm": ntp_n_perm,
+        "ntp.seed": seed,
+        "ntp.pool": ntp_pool,
+    }
+    if any(v is None for v in given.values()):
+        from metpot.config import schema_default
+
+        given = {k: schema_default(f"score.{k}") if v is None else v for k, v in given.items()}
+    method, min_coverage, min_confidence, low_confidence = (
+        given[k] for k in ("method", "min_coverage", "min_confidence", "low_confidence")
+    )
+    ntp_fdr, ntp_n_perm, seed, ntp_pool = (
+        given[f"ntp.{k}"] for k in ("fdr", "n_perm", "seed", "pool")
+    )
     if method not in METHODS:
         raise MetpotError(f"score.method must be one of {METHODS}, got {method!r}")
     caught: list = []
