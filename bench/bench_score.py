@@ -10,7 +10,8 @@ of ``--splits`` stratified random 70/30 splits: fit a fixed, untuned pipeline on
 feature set (mRNA, miRNA, both), write it with ``model_io.save_model`` and its card (training
 statistics and 50 markers per class from the 70 % only), load it back with
 ``model_io.load_model`` and score the 30 % with ``score.score_cohort``: the classifier of
-each feature set, NTP with the mRNA markers, and SNF label propagation (both layers, K = 20,
+each feature set, NTP with the mRNA markers (both recipes,
+``score.ntp.pool`` all_genes and markers), and SNF label propagation (both layers, K = 20,
 mu = 0.5, t = 20) against the 70 %. Balanced accuracy of each on the 30 % (mean and range
 over splits), and which model ``select_model`` picks for an mRNA-only cohort.
 
@@ -116,8 +117,11 @@ def accuracy(args) -> None:
                     out, _ = S.score_cohort(model, card, other, standardize=std)
                     rows.append((cohort, split, f"classifier mrna, 0.5x+3, {std}", out, truth))
                 model, card = load_model(paths["mrna"])
-                out, _ = S.score_cohort(model, card, te, method="ntp", ntp_n_perm=args.n_perm)
-                rows.append((cohort, split, "ntp mrna markers", out, truth))
+                for pool in ("all_genes", "markers"):  # CMScaller's recipe (default), MOVICS's
+                    out, _ = S.score_cohort(
+                        model, card, te, method="ntp", ntp_n_perm=args.n_perm, ntp_pool=pool
+                    )
+                    rows.append((cohort, split, f"ntp mrna markers, pool {pool}", out, truth))
                 out, _ = S.score_cohort(
                     None,
                     card,

@@ -462,3 +462,12 @@ def test_the_demo_cohort_is_written_where_the_config_reads_it():
     assert out["clinical"] == cohort["clinical"]["path"]
     assert out["truth"] == cohort["truth"]
     assert out["readme"] == "results/demo/README.txt"
+
+
+def test_the_tcga_coad_config_is_valid_and_names_vendored_files():
+    """bench/configs/tcga_coad.yaml (docs/classifiers.md's stability table) stays runnable."""
+    cfg = load_yaml(ROOT / "bench" / "configs" / "tcga_coad.yaml")
+    validate_config(cfg, SCHEMA)
+    paths = [layer["path"] for layer in cfg["cohort"]["omics"].values()]
+    assert all((ROOT / p).is_file() for p in [*paths, cfg["cohort"]["clinical"]["path"]])
+    assert "snf_subtype" in cfg["classify"]["targets"] and "crs" not in cfg
