@@ -495,3 +495,41 @@ def test_errors_are_metpot_errors():
         snf.SNF(variant="nope").fit(views)
     with pytest.raises(MetpotError, match="features"):
         snf.group_predict(views, [views[0][:5], views[1][:5, :2]], np.ones(30))
+
+
+def test_the_kernels_warm_up_covers_the_demo_sized_jobs():
+    """After metpot.kernels.warm_up (rule numba_cache), the snf job and a float32 consensus
+    resample of 150 patients need no kernel signature the warm-up did not compile (so they
+    load numba's cache instead of compiling again). In a fresh process: what this test
+    process compiled before does not count."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from metpot.consensus import cluster_resample, layer_distances, resample_index
+        from metpot.kernels import kernel_signatures, warm_up
+        from metpot.snf import snf_pipeline
+
+        snf = {"K": 20, "mu": 0.5, "t": 20, "variant": "snftool-2.3", "metric": "sqeuclidean"}
+        warm_up(snf, "float32", processes=1)
+        warmed = kernel_signatures()
+        rng = np.random.default_rng(1)
+        views = [rng.standard_normal((150, 60)), rng.standard_normal((150, 30))]
+        snf_pipeline(views, **snf, normalize=False)
+        cluster_resample(
+            views, resample_index(150, 3, 0.8, 1), [2, 3, 4, 5, 6], **snf, normalize=False,
+            distances=layer_distances(views, "sqeuclidean"), precision="float32",
+        )
+        print(len(warmed), sorted(kernel_signatures() - warmed))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr
+    n_warmed, missing = proc.stdout.split(" ", 1)
+    assert int(n_warmed) >= 15
+    assert missing.strip() == "[]", missing

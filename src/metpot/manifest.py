@@ -221,9 +221,20 @@ def _preprocessed(config: dict) -> dict[str, str]:
     return {f"layer_{n}": out[f"layer_{n}"].path for n in layers(config)}
 
 
+def _numba_cache(config: dict) -> StepFiles:
+    b = _Builder(config, "snf")
+    b.add("kernels", "numba_cache.json", "temp")
+    return b.files
+
+
+def _kernels(config: dict) -> dict[str, str]:
+    """The input that orders a job after :func:`_numba_cache` (the job loads numba's cache)."""
+    return {"numba_cache": _numba_cache(config).outputs["kernels"].path}
+
+
 def _snf(config: dict) -> StepFiles:
     b = _Builder(config, "snf")
-    b.files.inputs = _preprocessed(config)
+    b.files.inputs = {**_preprocessed(config), **_kernels(config)}
     b.add("fused", "fused.parquet", "patient")
     for name in layers(config):
         b.add(f"affinity_{name}", f"affinity_{name}.parquet", "patient")
@@ -233,7 +244,7 @@ def _snf(config: dict) -> StepFiles:
 
 def _consensus_chunk(config: dict, chunk: int | str = "{chunk}") -> StepFiles:
     b = _Builder(config, "clusters/consensus")
-    b.files.inputs = _preprocessed(config)
+    b.files.inputs = {**_preprocessed(config), **_kernels(config)}
     b.add("chunk", f"chunk_{chunk}.tsv", "temp")
     b.files.log = f"{b.root}/logs/consensus/chunk_{chunk}.log"
     b.files.benchmark = f"{b.root}/benchmarks/consensus_chunk_{chunk}.tsv"
@@ -893,6 +904,7 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
     "demo_cohort": _demo,
     "ingest": _ingest,
     "preprocess": _preprocess,
+    "numba_cache": _numba_cache,
     "snf": _snf,
     "consensus_chunk": _consensus_chunk,
     "clusters": _clusters,
@@ -912,7 +924,7 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
 
 def analysis_steps(config: dict) -> list[str]:
     """The analysis steps this config runs, in order (tracking and summary excluded)."""
-    names = ["ingest", "preprocess", "snf"]
+    names = ["ingest", "preprocess", "numba_cache", "snf"]
     if n_consensus_chunks(config):
         names.append("consensus_chunk")
     names += ["clusters", "characterise"]
@@ -975,6 +987,7 @@ STEP_SECTIONS: dict[str, tuple[str, ...] | None] = {
     "demo_cohort": ("demo",),
     "ingest": (),
     "preprocess": ("preprocess",),
+    "numba_cache": ("snf", "clusters"),
     "snf": ("snf",),
     "consensus_chunk": ("snf", "clusters"),
     "clusters": ("snf", "clusters", "subtypes"),

@@ -1,4 +1,12 @@
 step_rule(
+    "numba_cache",
+    "numba's kernels compiled once (both precisions at once), before the jobs that use them.",
+    threads=2,
+    mem_mb=1000,
+    runtime=20,
+)
+
+step_rule(
     "snf",
     "Per-layer affinity matrices and the fused network.",
     threads=2,

@@ -96,6 +96,9 @@ STEPS: dict[str, Step] = {
     "ingest": Step("ingest:run", "read, validate and align the cohort's files"),
     "preprocess": Step("preprocess:run", "transform, impute, select and scale each layer"),
     "snf": Step("snf:run", "per-layer affinities and the fused network"),
+    "numba-cache": Step(
+        "snf:numba_cache", "compile numba's kernels once, before the jobs that use them"
+    ),
     "consensus-chunk": Step(
         "clusters:consensus_chunk",
         "cluster one chunk of the consensus resamples",

@@ -29,3 +29,17 @@ def run(cfg: dict, inputs: dict, *, threads: int | None = None, **_) -> dict:
     out["params"] = params
     log.info("fused %d layers over %d samples (%s)", len(frames), len(ids), snf["variant"])
     return out
+
+
+def numba_cache(cfg: dict, inputs: dict, *, threads: int | None = None, **_) -> dict:
+    """numba's kernels compiled (or loaded) once, before the snf job and the chunks."""
+    from metpot.kernels import warm_up
+
+    consensus = cfg["clusters"]["consensus"]
+    runs = warm_up(cfg["snf"], consensus.get("precision", "float32"), processes=threads or 1)
+    for r in runs:
+        log.info(
+            "%s kernels (%s): %d compiled, %d loaded from the cache, %.1f s",
+            r["path"], r["precision"], r["compiled"], r["loaded_from_cache"], r["seconds"],
+        )  # fmt: skip
+    return {"kernels": {"runs": runs}}
