@@ -182,7 +182,7 @@ def run_summary(config: Mapping, *results, **named) -> str:
         The resolved config.
     *results, **named
         The step results the summary reads: the fields of :class:`RunResults`, the first
-        five positionally or by name, the others by name.
+        seven (``ingest`` to ``survival``) positionally or by name, the others by name.
 
     Returns
     -------
