@@ -114,8 +114,12 @@ def run(way: str, module, models: list[str], layers, truth, crs, os_) -> tuple[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", default="5f3ce75", help="git revision of the baseline")
-    parser.add_argument("--cohort", choices=["demo", "tcga"], default="demo",
-                        help="the demo, or TCGA COAD (tests/data; its subtypes, no CRS)")
+    parser.add_argument(
+        "--cohort",
+        choices=["demo", "tcga"],
+        default="demo",
+        help="the demo, or TCGA COAD (tests/data; its subtypes, no CRS)",
+    )
     parser.add_argument("--patients", type=int, default=150)
     parser.add_argument("--seed", type=int, default=2018)
     parser.add_argument("--models", default=ALL_MODELS, help="models of the same-work ratio")
@@ -170,8 +174,11 @@ def main() -> None:
         ratio = sorted(same_b)[len(same_b) // 2] / sorted(same_c)[len(same_c) // 2]
         print(f"\nsame models, same work: baseline / current = {ratio:.1f}x")
     table = pd.DataFrame(rows)
-    wide = table.assign(cell=table.apply(
-        lambda r: f"{r.balanced_accuracy:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})", axis=1))
+    wide = table.assign(
+        cell=table.apply(
+            lambda r: f"{r.balanced_accuracy:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})", axis=1
+        )
+    )
     print("\n### Balanced accuracy (95 % CI) per way, model and feature set\n")
     print(wide.pivot_table(index=["model", "way"], columns="feature_set", values="cell",
                            aggfunc="first")[list(FEATURE_SETS)].to_markdown())  # fmt: skip

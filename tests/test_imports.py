@@ -149,7 +149,7 @@ def test_cycles_are_found():
 
 def test_the_import_graph_has_no_cycle():
     graph = import_graph()
-    assert "metpot.classify.options" in graph["metpot.manifest"]
+    assert "metpot.classify.options" in graph["metpot.manifest.classifiers"]
     for a, b in KNOWN_CYCLE_EDGES:
         assert b in graph[a], f"{a} -> {b} is gone: remove it from KNOWN_CYCLE_EDGES"
         graph[a] = graph[a] - {b}

@@ -67,18 +67,8 @@ DEFAULT_FDR = 0.05
 
 
 def settings(section: Mapping | None) -> tuple[int, float]:
-    """``(top, fdr)`` of the ``characterise`` config section, defaults filled in.
-
-    Parameters
-    ----------
-    section : mapping or None
-        The ``characterise`` section of the config.
-
-    Returns
-    -------
-    tuple of (int, float)
-        Features per subtype in the marker tables and figures; the FDR they must pass.
-    """
+    """``(top, fdr)`` of the ``characterise`` config ``section`` (None: the defaults): the
+    features per subtype in the marker tables and figures, and the FDR they must pass."""
     section = {"top": DEFAULT_TOP, "fdr": DEFAULT_FDR, **(section or {})}
     return int(section["top"]), float(section["fdr"])
 

@@ -39,7 +39,7 @@ def handle_missing(
     Parameters
     ----------
     X : DataFrame
-        Samples x features.
+        Samples x features, missing values as NaN.
     max_fraction : float
         Features with a larger fraction of missing samples are dropped (with a warning).
     impute : {"knn", "mean", "median", "none"}
@@ -195,7 +195,7 @@ def select_features(
     Parameters
     ----------
     X : DataFrame
-        Samples x features.
+        Samples x features (as :func:`handle_missing` leaves them).
     method : {"none", "variance", "mad", "cox"}
         ``variance``/``mad``: keep the ``top`` features with the largest variance (n - 1) or
         median absolute deviation, ties kept in input order. ``cox``: keep features whose

@@ -450,17 +450,10 @@ def snf_pipeline(
     ----------
     views : sequence of array_like, each (n_samples, n_features_v)
         The data views, samples in rows, the same samples in the same order.
-    K : int
-        Neighbours for the affinity and the fusion.
-    mu : float
-        Kernel width of :func:`affinity_matrix`.
-    t : int
-        Fusion iterations.
-    variant : {"snftool-2.3", "snftool-2.2"}
+    K, mu, t, variant, normalize
+        As :class:`metpot.snf_estimator.SNF` (the estimator: this function, then clustering).
     metric : str or sequence of str
         Distance, see :func:`distance`; one per view if a sequence.
-    normalize : bool
-        Z-score the features first.
 
     Returns
     -------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass
 
 import pandas as pd
 
@@ -124,39 +125,28 @@ def _validation_lines(
     return lines
 
 
-def run_summary(
-    config: Mapping,
-    ingest: Mapping,
-    samples: pd.DataFrame,
-    preprocess: Mapping,
-    n_clusters: Mapping,
-    subtypes: pd.DataFrame,
-    agreement: Mapping | None = None,
-    survival: Mapping[str, Mapping] | None = None,
-    run: Mapping | None = None,
-    classify_best: pd.DataFrame | None = None,
-    classify_vs_crs: pd.DataFrame | None = None,
-    scored: Mapping[str, Mapping] | None = None,
-    characterise: Mapping | None = None,
-    suggested_names: pd.DataFrame | None = None,
-    partition_stability: pd.DataFrame | None = None,
-) -> str:
-    """The run's headline results as text.
+@dataclass(frozen=True)
+class RunResults:
+    """The step results :func:`run_summary` and :func:`run_facts` read (``summary`` step).
 
-    Parameters
+    Attributes
     ----------
-    config : dict
-        The resolved config.
     ingest, preprocess, n_clusters, agreement : dict
         ``ingest/metrics.json``, ``preprocess/summary.json``, ``clusters/n_clusters.json``
         (its ``doubts``, each a ``WARNING`` line under the subtypes),
-        ``clusters/agreement.json``.
+        ``clusters/agreement.json`` (optional).
     samples, subtypes : DataFrame
         ``ingest/samples.tsv``, ``clusters/subtypes.tsv``.
     survival : dict, optional
         Endpoint (``os``, ``pfs``) -> its ``metrics.json``.
+    integrated : dict, optional
+        Endpoint -> (``integrated_km_landmarks.tsv``, ``integrated_km_median.tsv``) frames.
     run : dict, optional
         ``mlflow_run.json``.
+    classify_best, classify_vs_crs : DataFrame, optional
+        ``classify/best.tsv``, ``classify/vs_crs.tsv``.
+    scored : dict, optional
+        Scored cohort -> its ``summary.json``.
     characterise : dict, optional
         ``characterise/metrics.json`` (differential features per layer and subtype).
     suggested_names : DataFrame, optional
@@ -164,36 +154,72 @@ def run_summary(
     partition_stability : DataFrame, optional
         ``classify/partition_stability.tsv`` (the subtypes re-found in each outer fold).
     """
+
+    ingest: Mapping
+    samples: pd.DataFrame
+    preprocess: Mapping
+    n_clusters: Mapping
+    subtypes: pd.DataFrame
+    agreement: Mapping | None = None
+    survival: Mapping[str, Mapping] | None = None
+    _: KW_ONLY
+    integrated: Mapping[str, tuple] | None = None
+    run: Mapping | None = None
+    classify_best: pd.DataFrame | None = None
+    classify_vs_crs: pd.DataFrame | None = None
+    scored: Mapping[str, Mapping] | None = None
+    characterise: Mapping | None = None
+    suggested_names: pd.DataFrame | None = None
+    partition_stability: pd.DataFrame | None = None
+
+
+def run_summary(config: Mapping, *results, **named) -> str:
+    """The run's headline results as text.
+
+    Parameters
+    ----------
+    config : dict
+        The resolved config.
+    *results, **named
+        The step results the summary reads: the fields of :class:`RunResults`, the first
+        seven (``ingest`` to ``survival``) positionally or by name, the others by name.
+
+    Returns
+    -------
+    str
+        The text of ``summary.txt``.
+    """
+    res = RunResults(*results, **named)
     cohort = config["cohort"]
     synthetic = " (SYNTHETIC demo data)" if "demo" in config else ""
     lines = [f"metpot run of cohort {cohort['name']}{synthetic}", ""]
-    dropped = samples[samples["status"] != "kept"]
-    line = f"Samples: {ingest['n_samples']} analysed"
+    dropped = res.samples[res.samples["status"] != "kept"]
+    line = f"Samples: {res.ingest['n_samples']} analysed"
     if len(dropped):
         reasons = dropped["reason"].value_counts()
         line += (
             f"; {len(dropped)} dropped (" + "; ".join(f"{n} {r}" for r, n in reasons.items()) + ")"
         )
     lines.append(line)
-    for layer, info in preprocess.items():
+    for layer, info in res.preprocess.items():
         lines.append(
             f"  {layer}: {info['n_features_in']} features in, {info['n_features_out']} used"
         )
-    if "n_with_survival" in ingest:
-        lines.append(f"  with usable overall survival: {ingest['n_with_survival']}")
-    k = n_clusters["n_clusters"]
-    lines += ["", f"Subtypes: k = {k}: {n_clusters['why']}"]
-    sizes = ", ".join(f"{r.name} {r.n}" for r in subtypes.itertuples())
+    if "n_with_survival" in res.ingest:
+        lines.append(f"  with usable overall survival: {res.ingest['n_with_survival']}")
+    k = res.n_clusters["n_clusters"]
+    lines += ["", f"Subtypes: k = {k}: {res.n_clusters['why']}"]
+    sizes = ", ".join(f"{r.name} {r.n}" for r in res.subtypes.itertuples())
     lines.append(f"  sizes: {sizes}")
-    for d in n_clusters.get("doubts") or []:
+    for d in res.n_clusters.get("doubts") or []:
         lines.append(f"  WARNING: {d['message']}")
-    if agreement:
+    if res.agreement:
         lines.append(
-            f"  agreement with known labels: ARI {agreement['ari']:.3f}, "
-            f"NMI {agreement['nmi']:.3f} (n = {agreement['n']})"
+            f"  agreement with known labels: ARI {res.agreement['ari']:.3f}, "
+            f"NMI {res.agreement['nmi']:.3f} (n = {res.agreement['n']})"
         )
-    lines += _characterise_lines(config, subtypes, characterise, suggested_names)
-    for endpoint, m in (survival or {}).items():
+    lines += _characterise_lines(config, res.subtypes, res.characterise, res.suggested_names)
+    for endpoint, m in (res.survival or {}).items():
         lines += ["", f"{endpoint.upper()}: {m['n']} patients, {m['events']} events"]
         lines.append(
             f"  log-rank test of subtypes: chi-square {m['logrank.chisq']:.2f}, "
@@ -209,9 +235,9 @@ def run_summary(
             lines.append(f"  adding subtype to the Cox model: LR test p = {m['lr_subtype.p']:.3g}")
         if "integrated.logrank.p" in m:
             lines.append(f"  integrated risk groups: log-rank p = {m['integrated.logrank.p']:.3g}")
-    if classify_best is not None and len(classify_best):
+    if res.classify_best is not None and len(res.classify_best):
         lines += ["", "Classifiers (nested cross-validation, 95% CI over outer folds):"]
-        for r in classify_best.itertuples():
+        for r in res.classify_best.itertuples():
             lines.append(
                 f"  {r.target}: best {r.model} on {r.feature_set}, {r.metric} "
                 f"{r.estimate:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
@@ -219,18 +245,22 @@ def run_summary(
             left = _left_out(r)
             if left:
                 lines.append(f"  WARNING: {r.target}: classes left out (never predicted): {left}")
-    if classify_vs_crs is not None and "estimate" in getattr(classify_vs_crs, "columns", []):
-        diffs = classify_vs_crs[classify_vs_crs["metric"].astype(str).str.contains("difference")]
-        if classify_best is not None and len(classify_best):
-            keys = classify_best[["target", "model", "feature_set"]]
+    if res.classify_vs_crs is not None and "estimate" in getattr(
+        res.classify_vs_crs, "columns", []
+    ):
+        diffs = res.classify_vs_crs[
+            res.classify_vs_crs["metric"].astype(str).str.contains("difference")
+        ]
+        if res.classify_best is not None and len(res.classify_best):
+            keys = res.classify_best[["target", "model", "feature_set"]]
             diffs = diffs.merge(keys, on=["target", "model", "feature_set"])
         for r in diffs.itertuples():
             lines.append(
                 f"  {r.target} {r.model}/{r.feature_set}: {r.predictor} vs {r.reference}, "
                 f"{r.metric} {r.estimate:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f})"
             )
-    lines += _validation_lines(config, classify_vs_crs, partition_stability)
-    for name, s in (scored or {}).items():
+    lines += _validation_lines(config, res.classify_vs_crs, res.partition_stability)
+    for name, s in (res.scored or {}).items():
         counts = ", ".join(f"{k} {v}" for k, v in (s.get("counts") or {}).items())
         lines += ["", f"Scored cohort {name}: {s.get('n_samples', '?')} samples ({counts})"]
         flags = s.get("flags") or {}
@@ -238,9 +268,9 @@ def run_summary(
             lines.append("  flagged: " + ", ".join(f"{k} {v}" for k, v in flags.items()))
     out = config.get("output_dir", schema_default("output_dir"))
     lines += ["", f"Results: {out}/ (subtypes: {out}/clusters/assignments.tsv)"]
-    if run:
-        uri = run["tracking_uri"]
-        lines.append(f"MLflow run {run['run_id']} ({run['status']})")
+    if res.run:
+        uri = res.run["tracking_uri"]
+        lines.append(f"MLflow run {res.run['run_id']} ({res.run['status']})")
         if uri.startswith("sqlite:"):
             lines.append(f"  open it with: mlflow ui --backend-store-uri {uri}")
         else:
@@ -345,28 +375,12 @@ def _headline_landmark(groups: list[dict]) -> str | None:
     return full[-1] if full else (times[0] if times else None)
 
 
-def run_facts(
-    config: Mapping,
-    ingest: Mapping,
-    samples: pd.DataFrame,
-    preprocess: Mapping,
-    n_clusters: Mapping,
-    subtypes: pd.DataFrame,
-    agreement: Mapping | None = None,
-    survival: Mapping[str, Mapping] | None = None,
-    integrated: Mapping[str, tuple] | None = None,
-    run: Mapping | None = None,
-    classify_best: pd.DataFrame | None = None,
-    scored: Mapping[str, Mapping] | None = None,
-    suggested_names: pd.DataFrame | None = None,
-    partition_stability: pd.DataFrame | None = None,
-) -> dict:
+def run_facts(config: Mapping, *results, **named) -> dict:
     """The run's counts and headline results as JSON (``summary.json``, the report's first
     page).
 
-    Parameters are those of :func:`run_summary`, plus ``integrated``: endpoint ->
-    (``integrated_km_landmarks.tsv``, ``integrated_km_median.tsv``) frames.
-    ``suggested_names`` is the characterise step's ``suggested_names.tsv``.
+    Parameters are those of :func:`run_summary` (:class:`RunResults`; ``integrated`` read
+    here only).
 
     Returns
     -------
@@ -381,12 +395,13 @@ def run_facts(
         the subtype classifiers and the partition's stability in the folds: mean, min and max
         ARI), ``scored`` and ``mlflow`` (run id, status, URI, the command that opens it).
     """
+    res = RunResults(*results, **named)
     layers = list(config["cohort"]["omics"])
-    dropped = samples[samples["status"] != "kept"]
+    dropped = res.samples[res.samples["status"] != "kept"]
     per_layer = {
-        layer: int(samples[f"in_{layer}"].astype(str).str.lower().eq("true").sum())
+        layer: int(res.samples[f"in_{layer}"].astype(str).str.lower().eq("true").sum())
         for layer in layers
-        if f"in_{layer}" in samples.columns
+        if f"in_{layer}" in res.samples.columns
     }
     facts: dict = {
         "cohort": config["cohort"]["name"],
@@ -395,13 +410,13 @@ def run_facts(
         "config_sha256": config_digest(config),
         "output_dir": config.get("output_dir") or "results",
         "samples": {
-            "seen": len(samples),
-            "analysed": int(ingest["n_samples"]),
+            "seen": len(res.samples),
+            "analysed": int(res.ingest["n_samples"]),
             "per_layer": per_layer,
-            "in_common": int(ingest["n_samples"]),
+            "in_common": int(res.ingest["n_samples"]),
             "dropped": {str(k): int(v) for k, v in dropped["reason"].value_counts().items()},
             "n_dropped": len(dropped),
-            "with_survival": {e: int(m["n"]) for e, m in (survival or {}).items()},
+            "with_survival": {e: int(m["n"]) for e, m in (res.survival or {}).items()},
         },
         "features": {
             layer: {
@@ -411,32 +426,32 @@ def run_facts(
                 "missing_dropped": len((info.get("missing") or {}).get("dropped_missing") or []),
                 "select": (info.get("select") or {}).get("method"),
             }
-            for layer, info in preprocess.items()
+            for layer, info in res.preprocess.items()
         },
         "subtypes": {
-            "k": int(n_clusters["n_clusters"]),
-            "why": n_clusters["why"],
+            "k": int(res.n_clusters["n_clusters"]),
+            "why": res.n_clusters["why"],
             "sizes": [
                 {"subtype": int(r.subtype), "name": str(r.name), "n": int(r.n)}
-                for r in subtypes.itertuples()
+                for r in res.subtypes.itertuples()
             ],  # fmt: skip
-            "pac": _num((n_clusters.get("pac") or {}).get(str(n_clusters["n_clusters"]))),
+            "pac": _num((res.n_clusters.get("pac") or {}).get(str(res.n_clusters["n_clusters"]))),
             "doubts": [
                 {"rule": str(d["rule"]), "message": str(d["message"])}
-                for d in n_clusters.get("doubts") or []
+                for d in res.n_clusters.get("doubts") or []
             ],  # fmt: skip
             "agreement": None
-            if not agreement
+            if not res.agreement
             else {
-                "ari": _num(agreement["ari"]),
-                "nmi": _num(agreement["nmi"]),
-                "n": int(agreement["n"]),
+                "ari": _num(res.agreement["ari"]),
+                "nmi": _num(res.agreement["nmi"]),
+                "n": int(res.agreement["n"]),
             },  # fmt: skip
             "suggested": []
-            if suggested_names is None
+            if res.suggested_names is None
             else [
                 {"name": str(r.name), "suggested": str(r.suggested)}
-                for r in suggested_names.itertuples()
+                for r in res.suggested_names.itertuples()
             ],  # fmt: skip
         },
         "survival": {},
@@ -445,7 +460,7 @@ def run_facts(
         "scored": {},
         "mlflow": None,
     }
-    for endpoint, m in (survival or {}).items():
+    for endpoint, m in (res.survival or {}).items():
         entry = {
             "n": int(m["n"]),
             "events": int(m["events"]),
@@ -460,7 +475,7 @@ def run_facts(
             "integrated": None,
         }
         if "integrated.logrank.p" in m:
-            lm, med = (integrated or {}).get(endpoint, (None, None))
+            lm, med = (res.integrated or {}).get(endpoint, (None, None))
             groups = _integrated(lm, med)
             entry["integrated"] = {
                 "logrank_p": _num(m["integrated.logrank.p"]),
@@ -468,15 +483,15 @@ def run_facts(
                 "landmark": _headline_landmark(groups),
             }
         facts["survival"][endpoint] = entry
-    if classify_best is not None and len(classify_best):
+    if res.classify_best is not None and len(res.classify_best):
         facts["classifiers"] = [
             {"target": str(r.target), "model": str(r.model), "feature_set": str(r.feature_set),
              "metric": str(r.metric), "estimate": _num(r.estimate), "ci_low": _num(r.ci_low),
              "ci_high": _num(r.ci_high),
              "classes_left_out": _left_out(r)}
-            for r in classify_best.itertuples()
+            for r in res.classify_best.itertuples()
         ]  # fmt: skip
-    stability = stability_facts(partition_stability)
+    stability = stability_facts(res.partition_stability)
     if stability is not None:
         from metpot.manifest import subtype_validation
 
@@ -484,18 +499,18 @@ def run_facts(
             "validation": subtype_validation(dict(config)),
             "stability": stability,
         }
-    for name, s in (scored or {}).items():
+    for name, s in (res.scored or {}).items():
         facts["scored"][name] = {
             "n_samples": s.get("n_samples"),
             "counts": dict(s.get("counts") or {}),
             "flags": dict(s.get("flags") or {}),
         }
-    if run:
-        uri = str(run["tracking_uri"])
+    if res.run:
+        uri = str(res.run["tracking_uri"])
         facts["mlflow"] = {
-            "run_id": run["run_id"],
-            "experiment_id": run.get("experiment_id"),
-            "status": run.get("status"),
+            "run_id": res.run["run_id"],
+            "experiment_id": res.run.get("experiment_id"),
+            "status": res.run.get("status"),
             "tracking_uri": uri,
             "command": f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite:") else "",
             "url": "" if uri.startswith("sqlite:") else uri,

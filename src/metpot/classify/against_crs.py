@@ -20,7 +20,6 @@ def _mol_covariates(p: np.ndarray) -> np.ndarray:
     return p if p.shape[1] == 1 else p[:, 1:]
 
 
-
 def _crs_fold(crs_tr, mol_tr, y_tr, crs_te, mol_te, landmark):
     """Cox models of CRS, molecular and CRS + molecular fitted on train, applied to test."""
     out = {}
@@ -38,7 +37,6 @@ def _crs_fold(crs_tr, mol_tr, y_tr, crs_te, mol_te, landmark):
         if landmark is not None:
             out[f"p_{name}"] = 1.0 - cox.survival_at(b, [landmark])[:, 0]
     return out
-
 
 
 def _crs_comparison_fold(samples, tr, te, mol_tr, mol_te, crs, outcome, landmark):
@@ -64,7 +62,6 @@ def _crs_comparison_fold(samples, tr, te, mol_tr, mol_te, crs, outcome, landmark
     return fold
 
 
-
 def _km_at(t: np.ndarray, e: np.ndarray, at: float) -> float:
     """Kaplan-Meier survival at ``at`` (1 if no event before)."""
     s = 1.0
@@ -73,7 +70,6 @@ def _km_at(t: np.ndarray, e: np.ndarray, at: float) -> float:
         d = np.sum(e & (t == u))
         s *= 1.0 - d / n
     return float(s)
-
 
 
 def net_benefit(
@@ -125,13 +121,11 @@ def net_benefit(
     return pd.DataFrame(rows, columns=["threshold", "strategy", "net_benefit"])
 
 
-
 _PREDICTORS = {
     "crs": "lp_crs",
     "molecular": "lp_molecular",
     "crs_plus_molecular": "lp_crs_molecular",
 }
-
 
 
 def compare_with_crs(
@@ -237,4 +231,3 @@ def compare_with_crs(
     table = pd.DataFrame(rows, columns=cols)
     curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     return {"table": table, "decision_curve": curve}
-

@@ -1,5 +1,4 @@
-"""Calibration of the nested cross-validation's out-of-fold class probabilities (report figures).
-"""
+"""Calibration of the nested cross-validation's out-of-fold class probabilities (report figures)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import pandas as pd
 from metpot.classify.options import NAN_SLICE_NOTES
 
 CALIBRATION_CI = "patient bootstrap, percentile"
-
 
 
 def _logistic_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -48,7 +46,6 @@ def _logistic_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarra
     return np.full(X.shape[1], np.nan)
 
 
-
 def calibration_in_the_large_and_slope(proba, y) -> tuple[float, float]:
     """Logistic recalibration of predicted probabilities (Cox 1958; Van Calster 2016).
 
@@ -78,14 +75,12 @@ def calibration_in_the_large_and_slope(proba, y) -> tuple[float, float]:
     return float(citl), float(slope)
 
 
-
 def _quantile_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
     """Bin of each prediction: edges at the quantiles of ``p`` (ties never split)."""
     edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
     if len(edges) < 2:
         return np.zeros(len(p), dtype=np.int64)
     return np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
-
 
 
 def calibration_table(
@@ -175,4 +170,3 @@ def calibration_table(
     if len(table):
         table["bin"] = table.groupby(keys + ["class"], sort=False).cumcount() + 1
     return table
-

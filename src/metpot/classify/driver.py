@@ -141,11 +141,8 @@ def run_classification(
     targets: Mapping[str, Target],
     config: Mapping | None = None,
     *,
-    crs: pd.Series | None = None,
     outcome: pd.DataFrame | None = None,
-    time_unit: str = "months",
-    cohort: Mapping | None = None,
-    refit: bool = True,
+    **options,
 ) -> dict:
     """Fit and compare every configured (target, model, feature set).
 
@@ -157,17 +154,11 @@ def run_classification(
         From :func:`build_targets`.
     config : mapping, optional
         The ``classify`` section.
-    crs : pandas.Series, optional
-        Clinical risk score by sample (NaN where unscored).
     outcome : pandas.DataFrame, optional
         ``time``/``event`` of the endpoint categorical targets are compared with the CRS on
         (survival and landmark targets use their own).
-    time_unit : str
-        Unit of the survival times.
-    cohort : mapping, optional
-        ``{"name", "checksums"}`` for the model cards.
-    refit : bool
-        Refit final models.
+    **options
+        ``crs``, ``time_unit``, ``cohort``, ``refit``: as :func:`fit_models`.
 
     Returns
     -------
@@ -184,11 +175,8 @@ def run_classification(
             fs,
             layers,
             config,
-            crs=crs,
             outcome=outcome if targets[name].kind == "categorical" else None,
-            time_unit=time_unit,
-            cohort=cohort,
-            refit=refit,
+            **options,
         )
         done.update({(name, f["model"], fs): f for f in fits})
     results = [done[job] for job in jobs]

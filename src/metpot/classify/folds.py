@@ -1,5 +1,4 @@
-"""Cross-validation folds: the outer repeated stratified K-fold and the inner splits.
-"""
+"""Cross-validation folds: the outer repeated stratified K-fold and the inner splits."""
 
 from __future__ import annotations
 
@@ -55,7 +54,6 @@ def outer_folds(
     return out.sort_values(["repeat", "fold", "sample"], kind="stable").reset_index(drop=True)
 
 
-
 def _fold_indices(folds: pd.DataFrame, samples: Sequence[str]):
     """(repeat, fold, train_idx, test_idx) over ``samples`` (those absent from folds ignored)."""
     pos = {s: i for i, s in enumerate(samples)}
@@ -69,7 +67,6 @@ def _fold_indices(folds: pd.DataFrame, samples: Sequence[str]):
     return out
 
 
-
 def _inner_splits(strata: np.ndarray, n_splits: int, seed: int) -> list:
     counts = pd.Series(strata).value_counts()
     k = int(min(n_splits, max(2, counts.min())))
@@ -77,4 +74,3 @@ def _inner_splits(strata: np.ndarray, n_splits: int, seed: int) -> list:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The least populated class", UserWarning)
         return list(cv.split(np.zeros(len(strata)), strata))
-

@@ -181,6 +181,7 @@ def categorical_target(values: pd.Series, name: str, min_class_size: int = 10) -
     s.name = name
     return Target(name=name, kind="categorical", y=s, excluded=excluded, left_out=left_out)
 
+
 def survival_target(survival: pd.DataFrame, name: str) -> Target:
     """A survival target from a ``time``/``event`` frame (e.g. ``survival.survival_frame``).
 
@@ -277,7 +278,6 @@ def comparison_outcome(
     if target.kind != "categorical":
         return None
     return endpoints.get(CRS_COMPARISON_ENDPOINT)
-
 
 
 def build_targets(

@@ -36,7 +36,6 @@ def _classification_metrics(y_true, proba: np.ndarray, classes: list) -> dict[st
     return out
 
 
-
 #: Uno's C of a test fold truncates at ``tau`` = this quantile of the training patients'
 #: follow-up times (deaths and censorings): at least ~20 % of them are still at risk before
 #: tau, so the censoring weights G(t-)^-2 stay below ~25, and every weighted test death lies
@@ -96,7 +95,6 @@ def _survival_metrics(
     return out
 
 
-
 def _t_interval(values, ratio: float, conf: float = 0.95) -> tuple[float, float, float]:
     """Mean and corrected resampled t interval (Nadeau & Bengio 2003) over fold values."""
     v = np.asarray(values, dtype=float)
@@ -111,9 +109,7 @@ def _t_interval(values, ratio: float, conf: float = 0.95) -> tuple[float, float,
     return m, m - q * se, m + q * se
 
 
-
 _UNIT_INTERVAL = ("balanced_accuracy", "macro_f1", "auroc", "harrell_c", "uno_c", "td_auc_")
-
 
 
 def _clip(metric: str, est: float, lo: float, hi: float) -> tuple[float, float, float]:
@@ -121,7 +117,6 @@ def _clip(metric: str, est: float, lo: float, hi: float) -> tuple[float, float, 
     if metric.startswith(_UNIT_INTERVAL):
         return est, max(lo, 0.0), min(hi, 1.0)
     return est, max(lo, 0.0), hi
-
 
 
 def _t_test(values, ratio: float) -> float:
@@ -136,7 +131,6 @@ def _t_test(values, ratio: float) -> float:
     return float(2 * stats.t.sf(abs(v.mean() / se), v.size - 1))
 
 
-
 CI_METHOD = (
     "mean over outer folds x repeats, corrected resampled t (Nadeau-Bengio 2003), "
     "clipped to the metric's range"
@@ -145,10 +139,8 @@ CI_METHOD = (
 _LOWER_IS_BETTER = {"log_loss", "brier", "integrated_brier"}
 
 
-
 def _landmark_names(years: Sequence[float]) -> list[str]:
     return [f"td_auc_{y:g}y" for y in years]
-
 
 
 def _balanced_accuracy(y_true: np.ndarray, pred: np.ndarray) -> float:
@@ -157,4 +149,3 @@ def _balanced_accuracy(y_true: np.ndarray, pred: np.ndarray) -> float:
     labels, inv = np.unique(y_true, return_inverse=True)
     hits = np.bincount(inv, weights=(y_true == pred).astype(float), minlength=len(labels))
     return float(np.mean(hits / np.bincount(inv, minlength=len(labels))))
-

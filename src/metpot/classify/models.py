@@ -165,6 +165,7 @@ def _column(X):
     """A 1-D array as one column (CoxPH takes a single covariate as a vector)."""
     return np.asarray(X)[:, None] if np.ndim(X) == 1 else X
 
+
 def make_model(name: str, seed: int = 0):
     """A fresh, unfitted model.
 

@@ -115,14 +115,7 @@ def _recorded(fn, *args):
 
 
 def partition_stability(
-    target: Target,
-    layers: Mapping[str, pd.DataFrame],
-    k: int,
-    *,
-    preprocess: Mapping[str, Mapping],
-    snf: Mapping,
-    outcome: pd.DataFrame | None = None,
-    config: Mapping | None = None,
+    target: Target, layers: Mapping[str, pd.DataFrame], k: int, **options
 ) -> dict:
     """Per outer fold, the ARI between the fold's re-clustering and the reference partition.
 
@@ -131,24 +124,10 @@ def partition_stability(
 
     Parameters
     ----------
-    target : Target
-        The categorical ``snf_subtype`` target (the reference partition, after
-        ``classify.min_class_size``); its samples and labels decide the outer folds, as for
-        the classifiers.
-    layers : mapping of str to pandas.DataFrame
-        Ingested layers (samples x features), containing every target sample.
-    k : int
-        Number of clusters of the reference partition.
-    preprocess : mapping
-        Layer name -> its preprocessing settings (``transform``, ``missing``, ``select``,
-        ``scale``; :func:`metpot.config.layer_preprocess`).
-    snf : mapping
-        ``K``, ``mu``, ``t``, ``variant``, ``metric``.
-    outcome : pandas.DataFrame, optional
-        ``time``/``event`` by sample (needed by a Cox feature selection: the fold's training
-        patients' only).
-    config : mapping, optional
-        The ``classify`` section (outer folds and seed).
+    target, layers, k
+        As :func:`pipeline_cv`.
+    **options
+        ``preprocess``, ``snf`` (required), ``outcome``, ``config``: as :func:`pipeline_cv`.
 
     Returns
     -------
@@ -156,8 +135,7 @@ def partition_stability(
         ``stability``: :data:`STABILITY_COLUMNS` per fold (``accuracy`` columns NaN);
         ``warnings``: the warnings the folds raised (``{category: {"count", "first"}}``).
     """
-    return pipeline_cv(target, layers, k, preprocess=preprocess, snf=snf, outcome=outcome,
-                       config=config, classify=False)  # fmt: skip
+    return pipeline_cv(target, layers, k, **options, classify=False)
 
 
 def pipeline_cv(
@@ -177,9 +155,24 @@ def pipeline_cv(
 
     Parameters
     ----------
-    target, layers, k, preprocess, snf, outcome, config
-        As :func:`partition_stability`; ``outcome`` is also the endpoint of the comparison
-        with the risk score.
+    target : Target
+        The categorical ``snf_subtype`` target (the reference partition, after
+        ``classify.min_class_size``); its samples and labels decide the outer folds, as for
+        the classifiers.
+    layers : mapping of str to pandas.DataFrame
+        Ingested layers (samples x features), containing every target sample.
+    k : int
+        Number of clusters of the reference partition.
+    preprocess : mapping
+        Layer name -> its preprocessing settings (``transform``, ``missing``, ``select``,
+        ``scale``; :func:`metpot.config.layer_preprocess`).
+    snf : mapping
+        ``K``, ``mu``, ``t``, ``variant``, ``metric``.
+    outcome : pandas.DataFrame, optional
+        ``time``/``event`` by sample (needed by a Cox feature selection: the fold's training
+        patients' only); also the endpoint of the comparison with the risk score.
+    config : mapping, optional
+        The ``classify`` section (outer folds and seed).
     crs : pandas.Series, optional
         Clinical risk score by sample (NaN where unscored); with ``outcome``, the fold's
         predictions are compared with it.

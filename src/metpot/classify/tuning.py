@@ -29,7 +29,6 @@ def _aligned_proba(est, X, classes: list) -> np.ndarray:
     return out
 
 
-
 def _inner_score(target: Target, y_true, pred: np.ndarray) -> float:
     """Inner-CV score (higher is better): the target kind's primary metric."""
     if target.kind == "survival":
@@ -43,13 +42,11 @@ def _inner_score(target: Target, y_true, pred: np.ndarray) -> float:
     return _classification_metrics(y_true, pred, target.classes)[PRIMARY_METRIC[target.kind]]
 
 
-
 def _predict(est, X, target: Target) -> np.ndarray:
     """Risk (samples x 1) for survival targets, class probabilities otherwise."""
     if target.kind == "survival":
         return np.asarray(est.predict(X), dtype=float)[:, None]
     return _aligned_proba(est, X, target.classes)
-
 
 
 @dataclass
@@ -71,14 +68,12 @@ class _Prepared:
         return self.prep.transform(X)
 
 
-
 def _prepare(prep: Pipeline | None, X: pd.DataFrame, target: Target) -> _Prepared:
     y = target.y_fit(X.index)
     if prep is None:  # the CRS alone: its one column as it is
         return _Prepared(None, X, y)
     prep = clone(prep)
     return _Prepared(prep, prep.fit_transform(X, y), y)
-
 
 
 def _inner_data(prep, X: pd.DataFrame, target: Target, splits) -> list:
@@ -90,11 +85,9 @@ def _inner_data(prep, X: pd.DataFrame, target: Target, splits) -> list:
     return out
 
 
-
 def _model_params(grid_params: Mapping) -> dict:
     """Grid-search keys of :func:`param_grid` (``model__...``) as the bare model's parameters."""
     return {k.removeprefix("model__"): v for k, v in grid_params.items()}
-
 
 
 def _tune(proto, grid: Mapping, fitted: _Prepared, inner: list, n: int, target: Target,
@@ -144,7 +137,6 @@ def _tune(proto, grid: Mapping, fitted: _Prepared, inner: list, n: int, target: 
     return est, params, oofs[best[1]]
 
 
-
 def _warm_path(proto, candidates: list) -> list[int] | None:
     """Candidate order of a warm-started regularisation path (strong to weak penalty), for
     a logistic regression whose candidates differ only in ``C``; None otherwise."""
@@ -158,12 +150,10 @@ def _warm_path(proto, candidates: list) -> list[int] | None:
     return sorted(range(len(candidates)), key=lambda c: candidates[c]["model__C"])
 
 
-
 def _is_forest(proto, target: Target) -> bool:
     from sklearn.ensemble import RandomForestClassifier
 
     return isinstance(proto, RandomForestClassifier) and target.kind != "survival"
-
 
 
 def _tune_out_of_bag(proto, candidates: list, fitted: _Prepared, target: Target):
@@ -186,13 +176,11 @@ def _tune_out_of_bag(proto, candidates: list, fitted: _Prepared, target: Target)
     return best[2], best[1], best[3]
 
 
-
 def _whole(fitted: _Prepared, est):
     """The fitted preprocessing and model as one pipeline (the model itself without one)."""
     if fitted.prep is None:
         return est
     return Pipeline([*fitted.prep.steps, ("model", est)])
-
 
 
 def _grid_points(grid: Mapping):
@@ -201,10 +189,8 @@ def _grid_points(grid: Mapping):
     return ParameterGrid(dict(grid)) if grid else [{}]
 
 
-
 def _prepare_copy(fitted: _Prepared) -> _Prepared:
     """An independent copy of a fitted preprocessing (each final model owns its steps)."""
     import copy
 
     return _Prepared(copy.deepcopy(fitted.prep), fitted.train, fitted.y)
-

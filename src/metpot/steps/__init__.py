@@ -74,9 +74,7 @@ _SCORE_OPTIONS = (
         missing="metpot score --config needs --cohort NAME (of score.cohorts)",
     ),
     option("--model", wildcard=False, help="one-off: a .skops model file (its card beside it)"),
-    option(
-        "--templates", wildcard=False, help="one-off: NTP with a template (class, feature)"
-    ),
+    option("--templates", wildcard=False, help="one-off: NTP with a template (class, feature)"),
     option(
         "--omics",
         wildcard=False,
