@@ -45,8 +45,10 @@ validate(config, schema=SCHEMA, set_default=True)
 OUT = manifest.out_dir(config)
 LAYERS = manifest.layers(config)
 SRC = Path(workflow.basedir) / "src"
-# the consensus chunks share the run's cores (numba kernels and BLAS of each chunk)
-CHUNK_THREADS = max(1, (workflow.cores or 1) // max(1, manifest.n_consensus_chunks(config)))
+# the consensus chunks share the run's cores (numba kernels and BLAS of each chunk); a run
+# without --cores (a cluster profile, --report) gives each chunk one
+_CORES = getattr(workflow.resource_settings, "cores", None) or 1
+CHUNK_THREADS = max(1, _CORES // max(1, manifest.n_consensus_chunks(config)))
 
 
 def _check_data():
