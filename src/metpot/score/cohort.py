@@ -182,6 +182,15 @@ def _join_flags(*flags: tuple[str, np.ndarray]) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
+#: Options of :func:`score_cohort` that default to the config's ``score`` section (``ntp_x``
+#: and ``seed`` are its ``ntp.x`` and ``ntp.seed``).
+_FROM_SCHEMA = "method min_coverage min_confidence low_confidence ntp_fdr ntp_n_perm seed ntp_pool"
+
+
+def _schema_key(option: str) -> str:
+    return "score.ntp.seed" if option == "seed" else "score." + option.replace("ntp_", "ntp.", 1)
+
+
 def score_cohort(
     model: Any,
     card: Mapping,
@@ -262,57 +271,22 @@ def score_cohort(
         ``ntp``, ``agreement``, ``warnings`` (the data warnings raised while scoring; they are
         also re-emitted).
     """
-    # an option left at None takes the workflow's default (config/schema.yaml, section score)
-    given = {
-        "method": method,
-        "min_coverage": min_coverage,
-        "min_confidence": min_confidence,
-        "low_confidence": low_confidence,
-        "ntp.fdr": ntp_fdr,
-        "ntp.n_perm": ntp_n_perm,
-        "ntp.seed": seed,
-        "ntp.pool": ntp_pool,
-    }
-    if any(v is None for v in given.values()):
+    # the options, as given; one left at None takes the workflow's default (the schema's)
+    options = {k: v for k, v in locals().items() if k not in ("model", "card", "layers")}
+    unset = [p for p in _FROM_SCHEMA.split() if options[p] is None]
+    if unset:
         from metpot.config import schema_default
 
-        given = {k: schema_default(f"score.{k}") if v is None else v for k, v in given.items()}
-    method, min_coverage, min_confidence, low_confidence = (
-        given[k] for k in ("method", "min_coverage", "min_confidence", "low_confidence")
-    )
-    ntp_fdr, ntp_n_perm, seed, ntp_pool = (
-        given[f"ntp.{k}"] for k in ("fdr", "n_perm", "seed", "pool")
-    )
+        options.update({p: schema_default(_schema_key(p)) for p in unset})
+    method = options.pop("method")
+    clinical = options.pop("clinical")
     if method not in METHODS:
         raise MetpotError(f"score.method must be one of {METHODS}, got {method!r}")
     caught: list = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)
-            frame, summary = _score(
-                model,
-                card,
-                layers,
-                clinical,
-                method,
-                min_coverage=min_coverage,
-                min_confidence=min_confidence,
-                low_confidence=low_confidence,
-                standardize=standardize,
-                max_outside=max_outside,
-                max_shift=max_shift,
-                outside_margin=outside_margin,
-                ntp_fdr=ntp_fdr,
-                ntp_n_perm=ntp_n_perm,
-                seed=seed,
-                ntp_pool=ntp_pool,
-                templates=templates,
-                reference=reference,
-                snf_options=snf_options,
-                crs=crs,
-                risk_table=risk_table,
-                crs_high_cutoff=crs_high_cutoff,
-            )
+            frame, summary = _score(model, card, layers, clinical, method, **options)
     finally:
         # re-emitted on failure too: a warning naming dropped samples explains the error
         for w in caught:
