@@ -1,7 +1,7 @@
 step_rule(
     "numba_cache",
     "numba's kernels compiled once (both precisions at once), before the jobs that use them.",
-    threads=2,
+    threads=1,  # a second process only when numba compiles (the cache is cold)
     mem_mb=1000,
     runtime=20,
 )

@@ -36,7 +36,8 @@ def numba_cache(cfg: dict, inputs: dict, *, threads: int | None = None, **_) -> 
     from metpot.kernels import warm_up
 
     consensus = cfg["clusters"]["consensus"]
-    runs = warm_up(cfg["snf"], consensus.get("precision", "float32"), processes=threads or 1)
+    # two processes when numba compiles: each compiles one precision (in one thread)
+    runs = warm_up(cfg["snf"], consensus.get("precision", "float32"), processes=2)
     for r in runs:
         log.info(
             "%s kernels (%s): %d compiled, %d loaded from the cache, %.1f s",
