@@ -49,9 +49,10 @@ VIEWS_X = (
     "the check's single matrix is refused with a ValueError"
 )
 
-#: The checks that fit CoxPH with a ``y`` of class labels or numbers (the input checks
-#: that fail before ``y`` is read, on sparse, complex, empty or 1-D X, do apply and pass).
-COXPH_Y_CHECKS = [
+#: The checks that fit an estimator on their own samples x features matrix and ``y`` of class
+#: labels or numbers (for CoxPH, the input checks that fail before ``y`` is read, on sparse,
+#: complex, empty or 1-D X, do apply and pass).
+FIT_ON_CHECK_DATA = [
     "check_dict_unchanged",
     "check_dont_overwrite_parameters",
     "check_dtype_object",
@@ -75,36 +76,15 @@ COXPH_Y_CHECKS = [
     "check_positive_only_tag_during_fit",
     "check_readonly_memmap_input",
 ]
+COXPH_Y_CHECKS = FIT_ON_CHECK_DATA
 
-#: The checks that fit SNF on one matrix (what they check of the input is tested on views
-#: in test_snf_checks_its_views below).
-SNF_VIEWS_CHECKS = [
-    "check_clustering",
-    "check_complex_data",
-    "check_dict_unchanged",
-    "check_dont_overwrite_parameters",
-    "check_dtype_object",
-    "check_estimators_dtypes",
-    "check_estimators_empty_data_messages",
-    "check_estimators_fit_returns_self",
-    "check_estimators_nan_inf",
-    "check_estimators_overwrite_params",
-    "check_estimators_pickle",
-    "check_f_contiguous_array_estimator",
-    "check_fit2d_1feature",
-    "check_fit2d_1sample",
-    "check_fit2d_predict1d",
-    "check_fit_check_is_fitted",
-    "check_fit_idempotent",
-    "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance",
-    "check_n_features_in",
-    "check_n_features_in_after_fitting",
-    "check_pipeline_consistency",
-    "check_positive_only_tag_during_fit",
-    "check_readonly_memmap_input",
-]
+#: The checks that fit SNF on one matrix: those above, and the ones that feed it a single
+#: clustering, complex or empty matrix (what they check of the input is tested on views in
+#: test_snf_checks_its_views below).
+SNF_VIEWS_CHECKS = sorted(
+    [*FIT_ON_CHECK_DATA, "check_clustering", "check_complex_data",
+     "check_estimators_empty_data_messages"]
+)  # fmt: skip
 
 NOT_APPLICABLE: dict[type, dict[str, str]] = {
     TopVariance: {

@@ -19,29 +19,28 @@ from collections.abc import Mapping
 WARM_UP_SAMPLES = 40
 
 
+def _dispatchers():
+    """(name, numba dispatcher) of every kernel of :mod:`metpot._snf_kernels`."""
+    from metpot import _snf_kernels
+
+    for name in dir(_snf_kernels):
+        kernel = getattr(_snf_kernels, name)
+        if hasattr(kernel, "stats") and isinstance(getattr(kernel, "signatures", None), list):
+            yield name, kernel
+
+
 def kernel_signatures() -> set[tuple[str, str]]:
     """(kernel, signature) of every numba kernel of :mod:`metpot._snf_kernels` compiled or
     loaded in this process."""
-    from metpot import _snf_kernels
-
-    found = set()
-    for name in dir(_snf_kernels):
-        sigs = getattr(getattr(_snf_kernels, name), "signatures", None)
-        if isinstance(sigs, list):
-            found.update((name, str(s)) for s in sigs)
-    return found
+    return {(name, str(s)) for name, kernel in _dispatchers() for s in kernel.signatures}
 
 
 def _compiled() -> tuple[int, int]:
     """Signatures numba compiled, and loaded from its cache, in this process."""
-    from metpot import _snf_kernels
-
     misses = hits = 0
-    for name in dir(_snf_kernels):
-        stats = getattr(getattr(_snf_kernels, name), "stats", None)
-        if stats is not None and hasattr(stats, "cache_misses"):
-            misses += sum(stats.cache_misses.values())
-            hits += sum(stats.cache_hits.values())
+    for _, kernel in _dispatchers():
+        misses += sum(kernel.stats.cache_misses.values())
+        hits += sum(kernel.stats.cache_hits.values())
     return misses, hits
 
 
