@@ -121,7 +121,8 @@ def test_the_dependencies_cover_what_snakemake_report_needs():
 def test_ci_installs_the_pinned_versions_and_a_separate_script_the_latest():
     """CI tests what constraints.txt pins; .ci/run-latest (a scheduled job) the newest releases."""
     run = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install --quiet -c constraints.txt ".[test,slurm,docs]"' in run
+    pinned = 'uv pip install --quiet --compile-bytecode -c constraints.txt ".[test,slurm,docs]"'
+    assert pinned in run
     assert 'if [ "${METPOT_CI_LATEST:-0}" = 1 ]' in run
     latest = (ROOT / ".ci" / "run-latest").read_text()
     assert "METPOT_CI_LATEST=1" in latest and ".ci/run" in latest

@@ -77,8 +77,9 @@ def test_readme_keeps_the_two_commands_ci_runs():
         if line.strip() and not line.startswith("#")
     ]
     assert len(commands) == 2
-    assert commands[0].endswith("pip install . && snakemake --cores 2")
-    assert commands[1] == 'pip install ".[test]" && python -m pytest'
+    install = "pip install uv && uv pip install --compile-bytecode ."
+    assert commands[0].endswith(f"{install} && snakemake --cores 2")
+    assert commands[1] == 'uv pip install --compile-bytecode ".[test]" && python -m pytest'
     assert "python -m pytest" in (ROOT / ".ci" / "run").read_text()
 
 

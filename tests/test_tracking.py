@@ -404,6 +404,51 @@ def test_log_model_register_and_load_champion(store, tmp_path):
     assert client.get_experiment(lr_run.info.experiment_id).name == "metpot"
 
 
+def test_an_opened_run_takes_the_models_then_the_outputs_and_a_failure(store, tmp_path):
+    """The workflow's track_models opens the run and logs the model into it (the run stays
+    open, no champion yet); track records the outputs into the same run and names the
+    champion; a failure in between marks that run FAILED instead of adding a run."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=["g1", "g2", "g3"])
+    y = np.where(X["g1"] > 0, "a", "b")
+    lr = LogisticRegression().fit(X, y)
+    client = MlflowClient(store)
+    results = _fake_results(tmp_path / "r")
+
+    opened = tracking.open_workflow_run(_config())
+    ref = tracking.log_model(lr, "lr", X, "coad-x", alias=None, run_id=opened["run_id"])
+    assert client.get_run(opened["run_id"]).info.status == "RUNNING"
+    assert ref.alias is None and not client.get_registered_model("coad-x").aliases
+    assert tracking.still_open(opened, store) == opened["run_id"]
+    assert tracking.still_open(opened, "sqlite:///" + str(tmp_path / "other.db")) is None
+
+    info = tracking.log_workflow_run(_config(), results, _outputs(results), run_id=opened["run_id"])
+    assert info["run_id"] == opened["run_id"] and info["status"] == "FINISHED"
+    run = client.get_run(opened["run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["snf.K"] == "20"
+    assert tracking.still_open(opened, store) is None  # track rerun alone: a new run
+    registered = [{"target": "x", "registered_name": "coad-x", "version": ref.version}]
+    champ = tracking.set_champion(registered, tracking_uri=store)
+    assert champ == [{"target": "x", "model_uri": "models:/coad-x@champion", "version": "1"}]
+    assert client.get_model_version_by_alias("coad-x", "champion").run_id == opened["run_id"]
+
+    # a failure after track_models: its open run is the failed one
+    again = tracking.open_workflow_run(_config())
+    record = tmp_path / "mlflow_models.json"
+    record.write_text(json.dumps(again))
+    n_runs = len(client.search_runs([again["experiment_id"]]))
+    failed = tracking.log_failed_run(_config(), results, [], 0.0, opened=record)
+    assert failed == again["run_id"]
+    assert client.get_run(failed).info.status == "FAILED"
+    assert len(client.search_runs([again["experiment_id"]])) == n_runs
+    # a record older than this invocation is not this invocation's run
+    newer = tracking.log_failed_run(_config(), results, [], time.time() + 60, opened=record)
+    assert newer not in (None, again["run_id"])
+
+
 def test_untrusted_skops_types_rejected():
     from sklearn.preprocessing import FunctionTransformer
 

@@ -203,6 +203,14 @@ def test_tracked_run_records_this_runs_declared_outputs(tmp_path):
     from metpot.tracking import fetch_model_files
 
     assert [m["model_uri"] for m in info["models"]] == ["models:/demo-snf_subtype@champion"]
+    # track_models opened the run and logged the model into it; track finished the same run
+    opened = json.loads((results / "mlflow_models.json").read_text())
+    assert opened["run_id"] == info["run_id"]
+    assert [m["version"] for m in opened["models"]] == [m["version"] for m in info["models"]]
+    champion = MlflowClient(uri, registry_uri=uri).get_model_version_by_alias(
+        "demo-snf_subtype", "champion"
+    )
+    assert champion.run_id == info["run_id"]
     path = fetch_model_files("models:/demo-snf_subtype@champion", tmp_path / "dl", tracking_uri=uri)
     model, card = load_model(path)
     assert card["target"] == "snf_subtype" and path.name == "logistic__all.skops"

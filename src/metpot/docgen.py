@@ -166,7 +166,7 @@ def outputs_table(config: Mapping | None = None) -> str:
     from metpot import manifest
 
     config = example_config() if config is None else dict(config)
-    steps = ["demo_cohort", *manifest.analysis_steps(config), "track", "summary"]
+    steps = manifest.run_steps(config)
     out = manifest.out_dir(config)
     lines = [
         "## Every declared output, step by step",

@@ -293,6 +293,11 @@ def record_failure(log):
         RUN_STARTED,
         snakemake_log=log,
         workflow_dir=workflow.basedir,
+        opened=(
+            manifest.step("track_models", config).outputs["models"].path
+            if manifest.has_track_models(config)
+            else None
+        ),
     )
 
 

@@ -18,11 +18,29 @@ if tracking_enabled():
         track,
 
 
+    if manifest.has_track_models(config):
+
+        localrules:
+            track_models,
+
+        step_rule(
+            "track_models",
+            "Open the run in MLflow and log and register each target's best model, as soon"
+            " as the classifiers are compared (beside the jobs still running); track names"
+            " the champions once the whole run is recorded.",
+            env="tracking",
+            priority=1,
+            mem_mb=2000,
+            runtime=20,
+            benchmark=False,
+        )
+
     step_rule(
         "track",
         "Record the run in MLflow: config, versions, input checksums, metrics, artifacts.\n\n"
-        "The only job that writes to the tracking store (failures are recorded by the onerror"
-        " handler, in the snakemake process), so parallel jobs never race on it.",
+        "With track_models, the only jobs that write to the tracking store, one after the"
+        " other (failures are recorded by the onerror handler, in the snakemake process), so"
+        " parallel jobs never race on it.",
         args=" --workflow-dir {params.workflow}",
         workflow=workflow.basedir,
         env="tracking",

@@ -111,9 +111,11 @@ __all__ = [
     "fit_output_key",
     "gene_sets",
     "has_classify_pipeline",
+    "has_track_models",
     "layers",
     "n_consensus_chunks",
     "out_dir",
+    "run_steps",
     "score_cohorts",
     "score_oneoff_outputs",
     "signature_targets",
@@ -139,10 +141,33 @@ def analysis_outputs(config: dict) -> dict[str, Output]:
     return found
 
 
+def has_track_models(config: dict) -> bool:
+    """Whether the run has a ``track_models`` job: tracking on, and classifiers to register."""
+    return bool(config["tracking"]["enabled"] and classify_jobs(config))
+
+
+def _track_models(config: dict) -> StepFiles:
+    """The MLflow run opened as soon as the classifiers are compared, with each target's best
+    model logged and registered (``track`` finishes the run and names the champions)."""
+    b = _Builder(config, ".")
+    models = [
+        o.path
+        for t, m, fs in classify_jobs(config)
+        for k, o in classify_fit_files(config, t, m, fs).items()
+        if k in ("model", "card")
+    ]
+    b.files.inputs = {"best": _classify(config).outputs["best"].path, "models": models}
+    b.files.outputs["models"] = Output(f"{b.root}/mlflow_models.json", "text")
+    return b.files
+
+
 def _track(config: dict) -> StepFiles:
     b = _Builder(config, ".")
     outputs = analysis_outputs(config)
-    b.files.inputs = {"results": sorted(p for p, o in outputs.items() if o.kind != "temp")}
+    inputs: dict = {"results": sorted(p for p, o in outputs.items() if o.kind != "temp")}
+    if has_track_models(config):
+        inputs["models"] = _track_models(config).outputs["models"].path
+    b.files.inputs = inputs
     b.files.outputs["run"] = Output(f"{b.root}/mlflow_run.json", "text")
     return b.files
 
@@ -216,6 +241,7 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
     "classify_pipeline": _classify_pipeline,
     "classify": _classify,
     "score": _score,
+    "track_models": _track_models,
     "track": _track,
     "summary": _summary,
 }
@@ -240,6 +266,14 @@ def analysis_steps(config: dict) -> list[str]:
     if score_cohorts(config):
         names.append("score")
     return names
+
+
+def run_steps(config: dict) -> list[str]:
+    """Every step of a run of ``config``, in order: the demo cohort, the analysis steps,
+    tracking (when on) and the summary."""
+    closing = ["track_models"] if has_track_models(config) else []
+    closing += ["track"] if config["tracking"]["enabled"] else []
+    return ["demo_cohort", *analysis_steps(config), *closing, "summary"]
 
 
 def step(name: str, config: dict, **wildcards) -> StepFiles:
@@ -273,6 +307,8 @@ def expand_step(name: str, config: dict) -> list[StepFiles]:
 def final_outputs(config: dict) -> list[str]:
     """What a full run produces (the workflow's default target), temporary files excluded."""
     paths = [p for p, o in analysis_outputs(config).items() if o.kind != "temp"]
+    if has_track_models(config):
+        paths.append(_track_models(config).outputs["models"].path)
     if config["tracking"]["enabled"]:
         paths.append(_track(config).outputs["run"].path)
     paths.append(_summary(config).outputs["summary"].path)
@@ -299,6 +335,7 @@ STEP_SECTIONS: dict[str, tuple[str, ...] | None] = {
     "classify_pipeline": ("classify", "seed", "preprocess", "snf", "crs"),
     "classify": ("classify", "seed"),
     "score": ("score", "crs", "snf", "survival"),
+    "track_models": None,
     "track": None,
     "summary": None,
 }

@@ -192,9 +192,20 @@ def save_figure(fig, path_without_suffix) -> list[Path]:
         FigureCanvasAgg(fig)
     svg = base.with_name(base.name + ".svg")
     png = base.with_name(base.name + ".png")
+    bbox = _tight_bbox(fig)
     with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path"}):
-        fig.savefig(
-            svg, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None}
-        )
-        fig.savefig(png, format="png", dpi=150, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(svg, format="svg", bbox_inches=bbox, metadata={"Date": None, "Creator": None})
+        fig.savefig(png, format="png", dpi=150, bbox_inches=bbox, metadata={"Software": None})
     return [svg, png]
+
+
+def _tight_bbox(fig: Figure):
+    """The figure's tight bounding box (inches, padded as ``bbox_inches="tight"`` pads it).
+
+    Computed once for both files: ``bbox_inches="tight"`` lays the whole figure out again
+    for each file before drawing it, a third of the time a figure takes to write.
+    """
+    renderer = fig.canvas.get_renderer()
+    with renderer._draw_disabled():  # the layout (text extents, ticks) without drawing
+        fig.draw(renderer)
+    return fig.get_tightbbox(renderer).padded(matplotlib.rcParams["savefig.pad_inches"])

@@ -137,6 +137,9 @@ STEPS: dict[str, Step] = {
         "classify:classify", "compare the classifiers with each other and the risk score"
     ),
     "score": Step("score:run", "score a new cohort with a trained model", _SCORE_OPTIONS),
+    "track-models": Step(
+        "track:models", "open the workflow's MLflow run and register the best models"
+    ),
     "track": Step(
         "track:run",
         "record the workflow run in MLflow",

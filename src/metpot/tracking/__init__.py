@@ -24,12 +24,12 @@ leave beside their logs (``<log>.failed.json``: step, one-line error, log file).
 The store is ``$MLFLOW_TRACKING_URI`` > ``tracking.uri`` > ``sqlite:///<cwd>/mlflow.db``. A
 SQLite store is only opened under an exclusive lock (``<db>.lock``, :mod:`filelock`): MLflow's
 schema migration is not safe when two processes open a fresh store at once. New experiments
-of a SQLite store keep their artifacts in ``mlartifacts/<experiment>`` beside the database.
+of a SQLite store keep their artifacts in ``mlartifacts/<experiment>`` beside the database
+(:mod:`metpot.tracking._store`). Models: :mod:`metpot.tracking.models`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -38,29 +38,47 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _pkg_version
 from pathlib import Path
 from typing import Any
 
+from metpot.tracking._store import (
+    DEFAULT_TRACKING_URI,
+    LOCK_TIMEOUT_S,
+    _client,
+    _get_or_create_experiment,
+    _normalise_uri,
+    resolve_tracking_uri,
+    store_lock,
+)
+from metpot.tracking.models import (
+    ModelRef,
+    fetch_model_files,
+    load_champion,
+    log_model,
+    set_champion,
+)
+
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "LOCK_TIMEOUT_S",
     "ModelRef",
+    "fetch_model_files",
     "load_champion",
     "log_failed_run",
     "log_model",
     "log_workflow_run",
+    "open_workflow_run",
     "resolve_tracking_uri",
+    "set_champion",
     "store_lock",
 ]
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 FAILED_RUN_FILE = "mlflow_failed_run.json"
 FAILURE_SUFFIX = ".failed.json"
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
 KEY_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "snakemake", "mlflow", "numba", "skops")
-LOCK_TIMEOUT_S = 600.0
 
 # MLflow limits (mlflow.utils.validation)
 _MAX_PARAM_VAL = 6000
@@ -69,115 +87,6 @@ _MAX_KEY = 250
 _MAX_DIGEST = 36
 _MAX_INPUT_TAG_VAL = 500
 _MAX_ERROR_CHARS = 4000
-
-
-# --------------------------------------------------------------------------------------------
-# Tracking URI and store lock
-# --------------------------------------------------------------------------------------------
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    """Absolute database path of a ``sqlite:///`` URI, None for other or in-memory URIs."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    rest = uri[len("sqlite:///") :].split("?", 1)[0]
-    if rest in ("", ":memory:"):
-        return None
-    return Path(rest).expanduser().resolve()
-
-
-def _normalise_uri(uri: str) -> str:
-    """Make a SQLite URI (or a bare ``*.db`` path) absolute; other URIs unchanged."""
-    uri = str(uri).strip()
-    if "://" not in uri and not uri.startswith(("databricks", "sqlite:")):
-        if uri.endswith((".db", ".sqlite", ".sqlite3")):
-            return "sqlite:///" + str(Path(uri).expanduser().resolve())
-        return uri
-    path = _sqlite_path(uri)
-    if path is not None:
-        query = uri[uri.index("?") :] if "?" in uri else ""
-        return "sqlite:///" + str(path) + query
-    return uri
-
-
-def resolve_tracking_uri(config_uri: str | None = None) -> str:
-    """``$MLFLOW_TRACKING_URI`` > ``config_uri`` > ``sqlite:///mlflow.db`` (made absolute)."""
-    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    return _normalise_uri(
-        env or (str(config_uri).strip() if config_uri else "") or DEFAULT_TRACKING_URI
-    )
-
-
-def _artifact_location(uri: str, experiment: str, config: Mapping) -> str | None:
-    """Artifact location of a new experiment (None: the server decides)."""
-    explicit = (config.get("tracking") or {}).get("artifact_location")
-    if explicit:
-        return Path(explicit).resolve().as_uri() if "://" not in str(explicit) else str(explicit)
-    db = _sqlite_path(uri)
-    if db is None:
-        return None
-    slug = re.sub(r"[^\w.-]+", "_", experiment).strip("._") or "experiment"
-    return (db.parent / "mlartifacts" / slug).as_uri()
-
-
-_LOCKS: dict[str, Any] = {}
-
-
-@contextlib.contextmanager
-def store_lock(tracking_uri: str, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold an exclusive lock on ``<db>.lock`` of a SQLite store (re-entrant; no-op otherwise).
-
-    Raises :class:`TimeoutError` after ``timeout`` seconds of waiting.
-    """
-    from filelock import FileLock
-    from filelock import Timeout as LockTimeout
-
-    db = _sqlite_path(_normalise_uri(tracking_uri))
-    if db is None:
-        yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    key = str(db) + ".lock"
-    lock = _LOCKS.setdefault(key, FileLock(key))
-    try:
-        lock.acquire(timeout=timeout)
-    except LockTimeout:
-        raise TimeoutError(
-            f"could not lock the MLflow store {key} within {timeout:.0f} s"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextlib.contextmanager
-def _fluent_uri(uri: str) -> Iterator[None]:
-    """Point mlflow's fluent API (used by mlflow.sklearn) at ``uri`` for a while.
-
-    Saves and restores both the global URI and ``$MLFLOW_TRACKING_URI``: restoring an unset
-    URI with ``mlflow.set_tracking_uri(None)`` would unset the environment variable.
-    """
-    import mlflow
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    old_global = tracking_utils._tracking_uri
-    old_env = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(old_global)
-        if old_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_env
-
-
-def _client(uri: str):
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,23 +276,49 @@ def _folder_prefix(root: Path, path: Path) -> str:
     return "" if rel == "." else rel.replace("/", ".")
 
 
-def _get_or_create_experiment(client, name: str, uri: str, config: Mapping) -> str:
-    from mlflow.exceptions import MlflowException
+def _run_uri(config: Mapping, tracking_uri: str | None) -> str:
+    """The store a run of ``config`` goes to (``tracking_uri`` overrides the config's)."""
+    if tracking_uri:
+        return _normalise_uri(tracking_uri)
+    return resolve_tracking_uri((config.get("tracking") or {}).get("uri"))
 
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            client.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    try:
-        return client.create_experiment(
-            name, artifact_location=_artifact_location(uri, name, config)
-        )
-    except MlflowException:  # created meanwhile by another client of a server
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+
+def open_workflow_run(config: Mapping, *, tracking_uri: str | None = None) -> dict:
+    """Open the MLflow run of a workflow invocation before its outputs are all written.
+
+    The workflow's ``track_models`` step logs the models into it as soon as they are chosen;
+    :func:`log_workflow_run` with ``run_id`` records the rest and finishes it, and
+    :func:`log_failed_run` marks it FAILED if the workflow fails first.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``experiment_id``, ``tracking_uri``, ``status`` (``RUNNING``).
+    """
+    config = json.loads(json.dumps(dict(config), default=str))
+    uri = _run_uri(config, tracking_uri)
+    tags = {"mlflow.source.name": "metpot", "mlflow.source.type": "LOCAL"}
+    with store_lock(uri):
+        client = _client(uri)
+        exp_id = _get_or_create_experiment(client, experiment_name(config), uri, config)
+        run_id = client.create_run(exp_id, tags={**tags, "metpot.status": "RUNNING"}).info.run_id
+    return {"run_id": run_id, "experiment_id": exp_id, "tracking_uri": uri, "status": "RUNNING"}
+
+
+def still_open(opened: Mapping | None, tracking_uri: str) -> str | None:
+    """The run id of ``opened`` (:func:`open_workflow_run`'s record) while that run is open
+    in the store at ``tracking_uri``; None otherwise (finished, elsewhere, or gone)."""
+    if not isinstance(opened, Mapping) or not opened.get("run_id"):
+        return None
+    uri = _normalise_uri(tracking_uri)
+    if _normalise_uri(str(opened.get("tracking_uri", ""))) != uri:
+        return None
+    with store_lock(uri):
+        try:
+            info = _client(uri).get_run(opened["run_id"]).info
+        except Exception:  # deleted, or a store that no longer has it
+            return None
+    return info.run_id if info.status == "RUNNING" else None
 
 
 def log_workflow_run(
@@ -398,6 +333,7 @@ def log_workflow_run(
     workflow_dir: str | os.PathLike | None = None,
     tracking_uri: str | None = None,
     run_name: str | None = None,
+    run_id: str | None = None,
 ) -> dict:
     """Record one workflow invocation as an MLflow run.
 
@@ -426,6 +362,8 @@ def log_workflow_run(
         Overrides :func:`resolve_tracking_uri`.
     run_name : str, optional
         The run's name.
+    run_id : str, optional
+        An open run (:func:`open_workflow_run`) to record into and finish; default a new run.
 
     Returns
     -------
@@ -437,11 +375,7 @@ def log_workflow_run(
 
     config = json.loads(json.dumps(dict(config), default=str))
     root = Path(results_dir).resolve()
-    uri = (
-        _normalise_uri(tracking_uri)
-        if tracking_uri
-        else resolve_tracking_uri((config.get("tracking") or {}).get("uri"))
-    )
+    uri = _run_uri(config, tracking_uri)
 
     def current(o) -> Path | None:
         p = Path(o.path).resolve()
@@ -511,8 +445,14 @@ def log_workflow_run(
         (stage / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         with store_lock(uri):
             client = _client(uri)
-            exp_id = _get_or_create_experiment(client, experiment_name(config), uri, config)
-            run_id = client.create_run(exp_id, run_name=run_name, tags=run_tags).info.run_id
+            if run_id is None:
+                exp_id = _get_or_create_experiment(client, experiment_name(config), uri, config)
+                run_id = client.create_run(exp_id, run_name=run_name, tags=run_tags).info.run_id
+            else:
+                exp_id = client.get_run(run_id).info.experiment_id
+                client.log_batch(run_id, tags=[RunTag(k, v) for k, v in run_tags.items()])
+                if run_name:
+                    client.update_run(run_id, name=run_name)
             try:
                 client.log_batch(
                     run_id,
@@ -570,6 +510,7 @@ def log_failed_run(
     snakemake_log: str | os.PathLike | Sequence | None = None,
     workflow_dir: str | os.PathLike | None = None,
     tracking_uri: str | None = None,
+    opened: str | os.PathLike | None = None,
 ) -> str | None:
     """Record a failed workflow invocation as a FAILED run; return its run id (None on error).
 
@@ -578,9 +519,16 @@ def log_failed_run(
     steps' logs and Snakemake's log under ``logs/``, and whatever declared outputs were
     written since ``since``. Writes ``<results_dir>/mlflow_failed_run.json``. Never raises: a
     tracking problem is printed to stderr so it cannot mask the workflow's own error.
+
+    ``opened`` is the record of a run this invocation opened (:func:`open_workflow_run`, the
+    ``track_models`` step's file): written since ``since`` and still open, that run is the one
+    recorded as FAILED.
     """
     try:
         root = Path(results_dir)
+        run_id = None
+        if opened is not None and Path(opened).is_file() and Path(opened).stat().st_mtime >= since:
+            run_id = still_open(_read_json(Path(opened)), _run_uri(config, tracking_uri))
         records = failure_records(root / "logs", since)
         extra: dict[str, Path] = {}
         for r in records:
@@ -606,6 +554,7 @@ def log_failed_run(
             extra_artifacts=extra,
             workflow_dir=workflow_dir,
             tracking_uri=tracking_uri,
+            run_id=run_id,
         )
         from metpot.io import write_json
 
@@ -614,177 +563,3 @@ def log_failed_run(
     except Exception as exc:  # never mask the workflow's own error
         print(f"metpot: could not record the failed run in MLflow: {exc!r}", file=sys.stderr)
         return None
-
-
-# --------------------------------------------------------------------------------------------
-# Models
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Where a logged model lives (``model_uri`` is ``models:/<name>@<alias>`` if registered)."""
-
-    model_uri: str
-    logged_model_uri: str
-    run_id: str
-    registered_name: str | None = None
-    version: str | None = None
-    alias: str | None = None
-
-
-def _pip_requirements() -> list[str]:
-    reqs = []
-    for pkg in ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas"):
-        with contextlib.suppress(PackageNotFoundError):
-            reqs.append(f"{pkg}=={_pkg_version(pkg)}")
-    return reqs
-
-
-def log_model(
-    model: Any,
-    name: str,
-    X_example: Any,
-    registered_name: str | None = None,
-    alias: str | None = "champion",
-    run_id: str | None = None,
-    *,
-    experiment: str | None = None,
-    tracking_uri: str | None = None,
-    version_tags: Mapping[str, str] | None = None,
-) -> ModelRef:
-    """Log a fitted scikit-learn model (skops format) and optionally register it.
-
-    Parameters
-    ----------
-    model : estimator
-        A fitted estimator holding only types of :data:`metpot.model_io.TRUSTED_TYPES`
-        beyond skops' defaults.
-    name : str
-        Model name within the run.
-    X_example : DataFrame or array
-        Feature rows; the first five are the input example and define the signature.
-    registered_name : str, optional
-        Registry name (convention ``<cohort>-<target>``); a new version is created.
-    alias : str, optional
-        Alias set on the new version (``champion``).
-    run_id : str, optional
-        Run to log into (it keeps its status); default the active run, else a new run
-        ``model:<name>`` in ``experiment`` (default ``"metpot"``).
-    tracking_uri : str, optional
-        Overrides :func:`resolve_tracking_uri`.
-    version_tags : mapping, optional
-        Tags of the new registered version.
-    """
-    import mlflow
-    import mlflow.sklearn
-    import skops.io as sio
-    from mlflow.models import infer_signature
-
-    from metpot.model_io import untrusted_types
-
-    data = sio.dumps(model)
-    bad = untrusted_types(data)
-    if bad:
-        raise ValueError(f"model holds types metpot does not trust: {', '.join(bad)}")
-    uri = _normalise_uri(tracking_uri) if tracking_uri else resolve_tracking_uri()
-    example = X_example.iloc[:5] if hasattr(X_example, "iloc") else X_example[:5]
-    signature = infer_signature(example, model.predict(example))
-
-    with store_lock(uri), _fluent_uri(uri):
-        client = _client(uri)
-        restore = None
-        active = mlflow.active_run()
-        if active is not None and run_id in (None, active.info.run_id):
-            run_id = active.info.run_id
-            ctx: contextlib.AbstractContextManager = contextlib.nullcontext()
-        else:
-            if run_id is None:
-                exp_id = _get_or_create_experiment(client, experiment or "metpot", uri, {})
-                run_id = client.create_run(exp_id, run_name=f"model:{name}").info.run_id
-            else:
-                info = client.get_run(run_id).info
-                if info.status != "RUNNING":
-                    restore = (info.status, info.end_time)
-            ctx = mlflow.start_run(run_id=run_id)
-        with ctx:
-            info = mlflow.sklearn.log_model(
-                model,
-                name=name,
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-                skops_trusted_types=sorted(sio.get_untrusted_types(data=data)),
-                signature=signature,
-                input_example=example,
-                registered_model_name=registered_name,
-                # explicit: MLflow would otherwise re-load the model in a subprocess to infer them
-                pip_requirements=_pip_requirements(),
-            )
-        if restore is not None:  # start_run/end_run re-finished the run: put its status back
-            client.set_terminated(run_id, status=restore[0], end_time=restore[1])
-        version = None
-        if registered_name:
-            version = str(info.registered_model_version)
-            for key, value in (version_tags or {}).items():
-                client.set_model_version_tag(registered_name, version, key, value)
-            if alias:
-                client.set_registered_model_alias(registered_name, alias, version)
-    if registered_name:
-        model_uri = (
-            f"models:/{registered_name}@{alias}"
-            if alias
-            else f"models:/{registered_name}/{version}"
-        )
-    else:
-        model_uri = info.model_uri
-    return ModelRef(
-        model_uri=model_uri,
-        logged_model_uri=info.model_uri,
-        run_id=run_id,
-        registered_name=registered_name,
-        version=version,
-        alias=alias if registered_name else None,
-    )
-
-
-def fetch_model_files(model_uri: str, dest: str | os.PathLike, *, tracking_uri: str | None = None):
-    """Download the metpot model file and card behind ``models:/<name>@<alias>``.
-
-    The workflow's ``track`` step tags each registered version with the run artifacts of its
-    ``.skops`` file and card (``metpot.model_artifact``, ``metpot.card_artifact``).
-
-    Returns
-    -------
-    Path
-        The downloaded ``.skops`` file (its card beside it).
-    """
-    from metpot.errors import MetpotError
-
-    m = re.fullmatch(r"models:/([^@/]+)@([^@/]+)", model_uri.strip())
-    if not m:
-        raise MetpotError(f"score.model: {model_uri!r} is not models:/<name>@<alias>")
-    uri = _normalise_uri(tracking_uri) if tracking_uri else resolve_tracking_uri()
-    with store_lock(uri):
-        client = _client(uri)
-        try:
-            version = client.get_model_version_by_alias(m.group(1), m.group(2))
-        except Exception as exc:
-            raise MetpotError(f"score.model: {model_uri} not found in {uri} ({exc})") from None
-        tags = version.tags or {}
-        if "metpot.model_artifact" not in tags:
-            raise MetpotError(f"score.model: {model_uri} was not registered by a metpot run")
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        paths = [
-            client.download_artifacts(version.run_id, tags[key], str(dest))
-            for key in ("metpot.model_artifact", "metpot.card_artifact")
-        ]
-    return Path(paths[0])
-
-
-def load_champion(name: str, alias: str = "champion", *, tracking_uri: str | None = None) -> Any:
-    """Load the scikit-learn model behind ``models:/<name>@<alias>``."""
-    import mlflow.sklearn
-
-    uri = _normalise_uri(tracking_uri) if tracking_uri else resolve_tracking_uri()
-    with store_lock(uri), _fluent_uri(uri):
-        return mlflow.sklearn.load_model(f"models:/{name}@{alias}")
