@@ -314,7 +314,7 @@ def main(argv=None) -> None:
     row("whole workflow (wall s)", [res["wall"] for res in results])
     for rule in rules:
         row(rule, [res["rules"].get(rule, {}).get("s", math.nan) for res in results])
-    if len(results) > 1:
+    if len(results) > 1 and results[-1]["n"] != results[0]["n"]:  # repeats of one size: no growth
         ratio = results[-1]["wall"] / results[0]["wall"]
         size = results[-1]["n"] / results[0]["n"]
         print(
