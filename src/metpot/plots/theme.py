@@ -205,7 +205,6 @@ def _tight_bbox(fig: Figure):
     Computed once for both files: ``bbox_inches="tight"`` lays the whole figure out again
     for each file before drawing it, a third of the time a figure takes to write.
     """
+    fig.draw_without_rendering()  # the layout (text extents, ticks) without drawing
     renderer = fig.canvas.get_renderer()
-    with renderer._draw_disabled():  # the layout (text extents, ticks) without drawing
-        fig.draw(renderer)
     return fig.get_tightbbox(renderer).padded(matplotlib.rcParams["savefig.pad_inches"])

@@ -44,10 +44,10 @@ def run(cfg: dict, inputs: dict, *, workflow_dir: str | None = None, **_) -> dic
 
     if classify_jobs(cfg) and "models" not in inputs:
         _import_skops_first()
-    from metpot.tracking import log_workflow_run, resolve_tracking_uri, set_champion, still_open
+    from metpot.tracking import log_workflow_run, run_tracking_uri, set_champion, still_open
 
     opened = read_json(inputs["models"]) if "models" in inputs else None
-    run_id = still_open(opened, resolve_tracking_uri((cfg.get("tracking") or {}).get("uri")))
+    run_id = still_open(opened, run_tracking_uri(cfg))
     if opened is not None and run_id is None:
         log.info("the run track_models opened is finished: the models are logged again")
     outputs = analysis_outputs(cfg).values()

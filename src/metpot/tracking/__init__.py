@@ -71,6 +71,7 @@ __all__ = [
     "log_workflow_run",
     "open_workflow_run",
     "resolve_tracking_uri",
+    "run_tracking_uri",
     "set_champion",
     "store_lock",
 ]
@@ -87,6 +88,8 @@ _MAX_KEY = 250
 _MAX_DIGEST = 36
 _MAX_INPUT_TAG_VAL = 500
 _MAX_ERROR_CHARS = 4000
+#: The tags that name metpot as the source of a run.
+_SOURCE_TAGS = {"mlflow.source.name": "metpot", "mlflow.source.type": "LOCAL"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,7 +279,7 @@ def _folder_prefix(root: Path, path: Path) -> str:
     return "" if rel == "." else rel.replace("/", ".")
 
 
-def _run_uri(config: Mapping, tracking_uri: str | None) -> str:
+def run_tracking_uri(config: Mapping, tracking_uri: str | None = None) -> str:
     """The store a run of ``config`` goes to (``tracking_uri`` overrides the config's)."""
     if tracking_uri:
         return _normalise_uri(tracking_uri)
@@ -295,13 +298,12 @@ def open_workflow_run(config: Mapping, *, tracking_uri: str | None = None) -> di
     dict
         ``run_id``, ``experiment_id``, ``tracking_uri``, ``status`` (``RUNNING``).
     """
-    config = json.loads(json.dumps(dict(config), default=str))
-    uri = _run_uri(config, tracking_uri)
-    tags = {"mlflow.source.name": "metpot", "mlflow.source.type": "LOCAL"}
+    uri = run_tracking_uri(config, tracking_uri)
+    tags = {**_SOURCE_TAGS, "metpot.status": "RUNNING"}
     with store_lock(uri):
         client = _client(uri)
         exp_id = _get_or_create_experiment(client, experiment_name(config), uri, config)
-        run_id = client.create_run(exp_id, tags={**tags, "metpot.status": "RUNNING"}).info.run_id
+        run_id = client.create_run(exp_id, tags=tags).info.run_id
     return {"run_id": run_id, "experiment_id": exp_id, "tracking_uri": uri, "status": "RUNNING"}
 
 
@@ -375,7 +377,7 @@ def log_workflow_run(
 
     config = json.loads(json.dumps(dict(config), default=str))
     root = Path(results_dir).resolve()
-    uri = _run_uri(config, tracking_uri)
+    uri = run_tracking_uri(config, tracking_uri)
 
     def current(o) -> Path | None:
         p = Path(o.path).resolve()
@@ -393,8 +395,7 @@ def log_workflow_run(
     params.update(input_params)
     metrics: dict[str, float] = {}
     run_tags = {
-        "mlflow.source.name": "metpot",
-        "mlflow.source.type": "LOCAL",
+        **_SOURCE_TAGS,
         "metpot.results_dir": str(root),
         "metpot.status": status,
         **input_tags,
@@ -528,7 +529,7 @@ def log_failed_run(
         root = Path(results_dir)
         run_id = None
         if opened is not None and Path(opened).is_file() and Path(opened).stat().st_mtime >= since:
-            run_id = still_open(_read_json(Path(opened)), _run_uri(config, tracking_uri))
+            run_id = still_open(_read_json(Path(opened)), run_tracking_uri(config, tracking_uri))
         records = failure_records(root / "logs", since)
         extra: dict[str, Path] = {}
         for r in records:

@@ -120,11 +120,10 @@ def log_model(
                 # explicit: MLflow would otherwise re-load the model in a subprocess to infer them
                 pip_requirements=_pip_requirements(),
             )
-        if restore is None:
-            pass
-        elif restore[0] == "RUNNING":  # start_run/end_run finished an open run: reopen it
+        # start_run/end_run finished the run: reopen an open one, put a finished one's back
+        if restore is not None and restore[0] == "RUNNING":
             client.update_run(run_id, status="RUNNING")
-        else:  # start_run/end_run re-finished the run: put its status back
+        elif restore is not None:
             client.set_terminated(run_id, status=restore[0], end_time=restore[1])
         version = None
         if registered_name:
