@@ -274,6 +274,42 @@ def test_dominate_set_ties_keep_highest_indices():
             np.testing.assert_allclose(val[i], row[keep] / row[keep].sum(), rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_order_statistics_equal_numpy_bit_for_bit(dtype):
+    # the kernels select without np.partition / np.sort (slow to compile): the same values
+    # in the same order, with ties, and NaN sorting last as in NumPy
+    from metpot import _snf_kernels as kernels
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        n = int(rng.integers(2, 60))
+        row = (rng.integers(0, 5, n) if trial % 2 else rng.random(n)).astype(dtype)
+        if trial % 5 == 0:
+            row[rng.integers(0, n, 2)] = np.nan
+        for k in range(1, n + 1):
+            head = np.empty(k, dtype)
+            kernels._smallest_sorted(row, head)
+            np.testing.assert_array_equal(head, np.sort(row)[:k])
+            assert np.array_equal(
+                kernels._kth_largest(row, k), np.partition(row, n - k)[n - k], equal_nan=True
+            )
+        a = rng.integers(0, 50, n)
+        kernels._insertion_sort(a)
+        assert np.array_equal(a, np.sort(a))
+    D = rng.random((40, 40))
+    for K in (1, 5, 39):
+        # sorted positions 2..K+1 summed in ascending order, / K, + eps: to the last bit
+        expected = [_ascending_sum(np.sort(r)[1 : K + 1]) / K + np.finfo(float).eps for r in D]
+        np.testing.assert_array_equal(kernels.neighbour_means(D, K), expected)
+
+
+def _ascending_sum(values) -> float:
+    s = 0.0
+    for v in values:
+        s += float(v)
+    return s
+
+
 # --------------------------------------------------------------- preprocessing units
 
 

@@ -89,14 +89,79 @@ def symmetrize(A, diag_add):
                     A[j, i] = v
 
 
+# Order statistics of a row without np.partition / np.sort: numba compiles those generic
+# implementations for tens of seconds (most of a fresh install's first run); these few
+# lines compile in well under a second and return the same values. NaN sorts last, as in
+# NumPy.
+
+
+@njit(cache=True, inline="always")
+def _before(a, b):
+    """``a`` sorts before ``b`` in NumPy's ascending order (NaN last)."""
+    return a < b or (b != b and a == a)
+
+
+@njit(cache=True)
+def _smallest_sorted(row, head):
+    """``head <- np.sort(row)[:len(head)]``: the smallest values of ``row``, ascending."""
+    k = head.shape[0]
+    m = 0
+    for j in range(row.shape[0]):
+        v = row[j]
+        if m < k:
+            p = m
+            m += 1
+        elif _before(v, head[k - 1]):
+            p = k - 1
+        else:
+            continue
+        while p > 0 and _before(v, head[p - 1]):
+            head[p] = head[p - 1]
+            p -= 1
+        head[p] = v
+
+
+@njit(cache=True)
+def _kth_largest(row, K):
+    """``np.partition(row, len(row) - K)[len(row) - K]``: the K-th largest value of ``row``."""
+    top = np.empty(K, row.dtype)  # the K largest so far, descending (NaN first)
+    m = 0
+    for j in range(row.shape[0]):
+        v = row[j]
+        if m < K:
+            p = m
+            m += 1
+        elif _before(top[K - 1], v):
+            p = K - 1
+        else:
+            continue
+        while p > 0 and _before(top[p - 1], v):
+            top[p] = top[p - 1]
+            p -= 1
+        top[p] = v
+    return top[K - 1]
+
+
+@njit(cache=True)
+def _insertion_sort(a):
+    """Sort a short integer array in place, ascending."""
+    for i in range(1, a.shape[0]):
+        v = a[i]
+        p = i
+        while p > 0 and a[p - 1] > v:
+            a[p] = a[p - 1]
+            p -= 1
+        a[p] = v
+
+
 @njit(parallel=True, cache=True)
 def neighbour_means(D, K):
     """Mean of the sorted row positions 2..K+1 (1-based) of each row, plus eps."""
     n = D.shape[0]
     out = np.empty(n)
     for i in prange(n):
-        part = np.partition(D[i], K)
-        head = np.sort(part[: K + 1])
+        head = np.empty(K + 1, D.dtype)
+        _smallest_sorted(D[i], head)
         s = 0.0
         for k in range(1, K + 1):
             s += head[k]
@@ -174,7 +239,7 @@ def dominate_set(W, K):
     val = np.empty((n, K), W.dtype)
     for i in prange(n):
         row = W[i]
-        thr = np.partition(row, m - K)[m - K]
+        thr = _kth_largest(row, K)
         c = 0
         for j in range(m):
             if row[j] > thr:
@@ -186,10 +251,10 @@ def dominate_set(W, K):
                 idx[i, c] = j
                 c += 1
             j -= 1
-        sel = np.sort(idx[i])
+        sel = idx[i]
+        _insertion_sort(sel)
         s = 0.0
         for k in range(K):
-            idx[i, k] = sel[k]
             s += row[sel[k]]
         for k in range(K):
             val[i, k] = row[sel[k]] / s

@@ -1,7 +1,9 @@
 """numba's kernels compiled once, before the jobs that use them.
 
 The first run after an install compiles the SNF kernels (:mod:`metpot._snf_kernels`): about
-20 signatures, tens of CPU seconds. Left to the jobs, the ``snf`` job compiles the float64
+20 signatures, about 15 CPU seconds per precision (the kernels select their order statistics
+without NumPy's ``partition`` and ``sort``, whose generic numba implementations took twice
+that to compile). Left to the jobs, the ``snf`` job compiles the float64
 kernels and then every consensus chunk that starts before a cache is written compiles the
 float32 ones again. :func:`warm_up` compiles both precisions at once, one process each, on a
 tiny problem that takes the code paths of the demo-sized jobs; the workflow runs it first
