@@ -43,6 +43,11 @@ PRESET_SETTINGS: dict[str, dict[tuple[str, str], Any]] = {
 }
 
 
+#: PyYAML's safe loader, its libyaml (C) parser when the wheel has it: the same documents,
+#: parsed about ten times faster (every workflow job reads the schema)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @functools.cache
 def _schema_file() -> dict:
     from metpot.bundle import schema_path
@@ -223,7 +228,7 @@ def load_yaml(path: str | Path) -> Any:
         raise MetpotError(f"{path}: file not found")
     try:
         with path.open() as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
