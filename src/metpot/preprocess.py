@@ -27,6 +27,13 @@ def log2_transform(X: pd.DataFrame, layer: str = "layer") -> pd.DataFrame:
     return np.log2(X + 1.0)
 
 
+def _without_columns(X: pd.DataFrame, columns) -> pd.DataFrame:
+    """``X`` without ``columns``, as one block. (``DataFrame.drop`` of a few columns of one
+    float block leaves pandas 3 one block per column, which makes every later whole-frame
+    operation, e.g. the variance filter and z-scores, 5-10 times slower.)"""
+    return X.iloc[:, np.flatnonzero(~X.columns.isin(columns))]
+
+
 def handle_missing(
     X: pd.DataFrame,
     max_fraction: float = 0.2,
@@ -63,7 +70,7 @@ def handle_missing(
             f"layer {layer}: {len(drop)} feature(s) with more than {max_fraction:g} missing "
             f"dropped: {name_list(drop)}"
         )
-        X = X.drop(columns=drop)
+        X = _without_columns(X, drop)
     if X.shape[1] == 0:
         raise MetpotError(f"layer {layer}: every feature has more than {max_fraction:g} missing")
     n_missing = int(X.isna().to_numpy().sum())
@@ -171,7 +178,7 @@ def drop_constant(X: pd.DataFrame, layer: str = "layer") -> tuple[pd.DataFrame, 
     const = X.columns[np.all(values == values[:1], axis=0)].tolist()
     if const:
         warn_data(f"layer {layer}: {len(const)} constant feature(s) dropped: {name_list(const)}")
-        X = X.drop(columns=const)
+        X = _without_columns(X, const)
     if X.shape[1] == 0:
         raise MetpotError(f"layer {layer}: every feature is constant")
     return X, const
