@@ -288,8 +288,10 @@ def test_row_order_statistics_equal_numpy_bit_for_bit(dtype):
             row[rng.integers(0, n, 2)] = np.nan
         for k in range(1, n + 1):
             head = np.empty(k, dtype)
-            kernels._smallest_sorted(row, head)
+            kernels._extremes_sorted(row, head, False)
             np.testing.assert_array_equal(head, np.sort(row)[:k])
+            kernels._extremes_sorted(row, head, True)
+            np.testing.assert_array_equal(head, np.sort(row)[::-1][:k])
             assert np.array_equal(
                 kernels._kth_largest(row, k), np.partition(row, n - k)[n - k], equal_nan=True
             )

@@ -96,14 +96,17 @@ def symmetrize(A, diag_add):
 
 
 @njit(cache=True, inline="always")
-def _before(a, b):
-    """``a`` sorts before ``b`` in NumPy's ascending order (NaN last)."""
+def _before(a, b, largest):
+    """``a`` comes before ``b`` in NumPy's ascending order (NaN last), or in its reverse."""
+    if largest:
+        a, b = b, a
     return a < b or (b != b and a == a)
 
 
 @njit(cache=True)
-def _smallest_sorted(row, head):
-    """``head <- np.sort(row)[:len(head)]``: the smallest values of ``row``, ascending."""
+def _extremes_sorted(row, head, largest):
+    """``head <- np.sort(row)[:len(head)]`` (the smallest values of ``row``, ascending) or,
+    with ``largest``, ``np.sort(row)[::-1][:len(head)]`` (the largest, descending)."""
     k = head.shape[0]
     m = 0
     for j in range(row.shape[0]):
@@ -111,11 +114,11 @@ def _smallest_sorted(row, head):
         if m < k:
             p = m
             m += 1
-        elif _before(v, head[k - 1]):
+        elif _before(v, head[k - 1], largest):
             p = k - 1
         else:
             continue
-        while p > 0 and _before(v, head[p - 1]):
+        while p > 0 and _before(v, head[p - 1], largest):
             head[p] = head[p - 1]
             p -= 1
         head[p] = v
@@ -124,21 +127,8 @@ def _smallest_sorted(row, head):
 @njit(cache=True)
 def _kth_largest(row, K):
     """``np.partition(row, len(row) - K)[len(row) - K]``: the K-th largest value of ``row``."""
-    top = np.empty(K, row.dtype)  # the K largest so far, descending (NaN first)
-    m = 0
-    for j in range(row.shape[0]):
-        v = row[j]
-        if m < K:
-            p = m
-            m += 1
-        elif _before(top[K - 1], v):
-            p = K - 1
-        else:
-            continue
-        while p > 0 and _before(top[p - 1], v):
-            top[p] = top[p - 1]
-            p -= 1
-        top[p] = v
+    top = np.empty(K, row.dtype)
+    _extremes_sorted(row, top, True)
     return top[K - 1]
 
 
@@ -161,7 +151,7 @@ def neighbour_means(D, K):
     out = np.empty(n)
     for i in prange(n):
         head = np.empty(K + 1, D.dtype)
-        _smallest_sorted(D[i], head)
+        _extremes_sorted(D[i], head, False)
         s = 0.0
         for k in range(1, K + 1):
             s += head[k]
