@@ -132,18 +132,6 @@ def _kth_largest(row, K):
     return top[K - 1]
 
 
-@njit(cache=True)
-def _insertion_sort(a):
-    """Sort a short integer array in place, ascending."""
-    for i in range(1, a.shape[0]):
-        v = a[i]
-        p = i
-        while p > 0 and a[p - 1] > v:
-            a[p] = a[p - 1]
-            p -= 1
-        a[p] = v
-
-
 @njit(parallel=True, cache=True)
 def neighbour_means(D, K):
     """Mean of the sorted row positions 2..K+1 (1-based) of each row, plus eps."""
@@ -230,19 +218,20 @@ def dominate_set(W, K):
     for i in prange(n):
         row = W[i]
         thr = _kth_largest(row, K)
+        found = np.empty(K, np.int64)
         c = 0
         for j in range(m):
             if row[j] > thr:
-                idx[i, c] = j
+                found[c] = j
                 c += 1
         j = m - 1
         while c < K:
             if row[j] == thr:
-                idx[i, c] = j
+                found[c] = j
                 c += 1
             j -= 1
         sel = idx[i]
-        _insertion_sort(sel)
+        _extremes_sorted(found, sel, False)  # the K column indices, ascending
         s = 0.0
         for k in range(K):
             s += row[sel[k]]

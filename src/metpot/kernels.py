@@ -1,7 +1,7 @@
 """numba's kernels compiled once, before the jobs that use them.
 
 The first run after an install compiles the SNF kernels (:mod:`metpot._snf_kernels`): about
-20 signatures, about 15 CPU seconds per precision (the kernels select their order statistics
+25 signatures, about 15 CPU seconds per precision (the kernels select their order statistics
 without NumPy's ``partition`` and ``sort``, whose generic numba implementations took twice
 that to compile). Left to the jobs, the ``snf`` job compiles the float64
 kernels and then every consensus chunk that starts before a cache is written compiles the
