@@ -192,19 +192,31 @@ def test_consensus_chunks_split_the_same_resamples(tmp_path, n_chunks):
         layers += ["--input", f"layer_{name}={path}"]
     snf = {"variant": "snftool-2.3", "metric": "sqeuclidean", "K": 10, "mu": 0.5, "t": 20}
 
-    def chunks(n: int) -> pd.DataFrame:
+    def chunks(n: int, first: int = 0, stop: bool | None = None) -> pd.DataFrame:
         consensus = {"resamples": 7, "fraction": 0.8, "seed": 1, "chunks": n}
+        consensus["stop"] = {"first": first, "tolerance": 0.02}
         cfg = {"snf": snf, "clusters": {"candidates": [2, 3], "consensus": consensus}}
         cfg["clusters"]["consensus"]["precision"] = "float32"
+        check = tmp_path / f"stop_{stop}.json"
+        check.write_text(json.dumps({"stop": stop}))
         tables = []
-        for c in range(n):
-            out = tmp_path / f"n{n}_chunk_{c}.tsv"
-            argv = ["consensus-chunk", "--config", json.dumps(cfg), *layers]
-            assert main([*argv, "--output", f"chunk={out}", "--chunk", str(c)]) == 0
-            tables.append(pd.read_csv(out, sep="\t", dtype={"sample_id": str}))
-        table = pd.concat(tables, ignore_index=True)
+        steps = [("consensus-chunk", [])]
+        if stop is not None:  # the chunks after the stopping check
+            steps.append(("consensus-more", ["--input", f"stop={check}"]))
+        for step, extra in steps:
+            for c in range(n):
+                out = tmp_path / f"n{n}_{first}_{step}_{c}.tsv"
+                argv = [step, "--config", json.dumps(cfg), *layers, *extra]
+                assert main([*argv, "--output", f"chunk={out}", "--chunk", str(c)]) == 0
+                tables.append(pd.read_csv(out, sep="\t", dtype={"sample_id": str}))
+        table = pd.concat([t for t in tables if len(t)], ignore_index=True)
         return table.sort_values(["resample", "sample_id"], ignore_index=True)
 
     one = chunks(2)
     assert sorted(one["resample"].unique()) == list(range(7))
     pd.testing.assert_frame_equal(chunks(n_chunks), one)
+    # two stages (clusters.consensus.stop.first = 3): the same resamples when the check goes
+    # on, only the first three when it stops
+    pd.testing.assert_frame_equal(chunks(n_chunks, first=3, stop=False), one)
+    stopped = chunks(n_chunks, first=3, stop=True)
+    pd.testing.assert_frame_equal(stopped, one[one["resample"] < 3].reset_index(drop=True))

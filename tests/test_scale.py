@@ -320,6 +320,7 @@ def test_consensus_chunk_cli_output_unchanged(tmp_path, precision):
                 "fraction": 0.8,
                 "seed": 1,
                 "chunks": 2,
+                "stop": {"first": 0},
                 "precision": precision,
             },
         },

@@ -27,7 +27,8 @@ RUN_TIMEOUT = 1200  # seconds, each workflow run
 
 SMALL = {
     "demo": {"n_patients": 60, "seed": 5},
-    "clusters": {"consensus": {"resamples": 8, "chunks": 2, "seed": 2}},
+    # two consensus stages (10 resamples, the stopping check, the last 2), each job via sbatch
+    "clusters": {"consensus": {"resamples": 12, "chunks": 2, "seed": 2, "stop": {"first": 10}}},
     "survival": {"bootstrap": 50, "cv_folds": 3},
     "classify": {"enabled": False},  # its ~20 jobs would triple the run on a 2-CPU node
     "tracking": {"enabled": False},
@@ -39,6 +40,8 @@ RULES = {
     "preprocess",
     "snf",
     "consensus_chunk",
+    "consensus_stop",
+    "consensus_more",
     "clusters",
     "risk_score",
     "survival",

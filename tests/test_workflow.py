@@ -33,7 +33,8 @@ FAST_CLASSIFY = {
 }
 SMALL = {
     "demo": {"n_patients": 90, "seed": 7},
-    "clusters": {"consensus": {"resamples": 12, "chunks": 2, "seed": 3}},
+    # two consensus stages: 10 resamples, the stopping check, the last 2 (or none)
+    "clusters": {"consensus": {"resamples": 12, "chunks": 2, "seed": 3, "stop": {"first": 10}}},
     "survival": {"bootstrap": 100},
     "classify": FAST_CLASSIFY,
     "sweep": {"K": [10, 15], "mu": [0.5], "t": [10]},

@@ -173,6 +173,38 @@ def name_subtypes(labels: pd.Series, scores: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def resample_tables(table: pd.DataFrame, ids: pd.Index, ks: Sequence[int]) -> list[pd.DataFrame]:
+    """The consensus chunks' stacked table as one table per resample, in resample order.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``resample``, ``sample_id`` and ``k<k>`` label columns.
+    ids : Index
+        Sample ids of the full cohort.
+    ks : sequence of int
+        The cluster numbers.
+
+    Returns
+    -------
+    list of DataFrame
+        Index: the sample positions in ``ids``; columns: ``ks``.
+    """
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    tables = []
+    for _, block in table.groupby("resample", sort=True):
+        frame = block[[f"k{k}" for k in ks]].set_axis(list(ks), axis=1)
+        tables.append(frame.set_axis(pos[block["sample_id"]].to_numpy(), axis=0))
+    return tables
+
+
+def cluster_number_estimates(W, ks: Sequence[int], variant: str = "snftool-2.3") -> dict:
+    """SNF's four cluster-number estimates of a network (those of :func:`cluster_fused`,
+    without the clusterings)."""
+    scores = cluster_number_scores(_as_square(W, "W"), ks, variant=variant)
+    return dict(zip(ESTIMATE_KEYS, estimates_from_scores(scores), strict=True))
+
+
 def consensus_from_chunks(
     table: pd.DataFrame, ids: pd.Index, labels: Mapping[int, np.ndarray], ks: Sequence[int]
 ) -> dict | None:
@@ -199,11 +231,7 @@ def consensus_from_chunks(
 
     if table.empty:
         return None
-    pos = pd.Series(np.arange(len(ids)), index=ids)
-    tables = []
-    for _, block in table.groupby("resample", sort=True):
-        frame = block[[f"k{k}" for k in ks]].set_axis(list(ks), axis=1)
-        tables.append(frame.set_axis(pos[block["sample_id"]].to_numpy(), axis=0))
+    tables = resample_tables(table, ids, ks)
     matrices = consensus_matrices(len(ids), tables)
     summary = consensus_summary(matrices, n_resamples=len(tables))
     summary["matrix"] = matrices

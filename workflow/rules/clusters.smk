@@ -12,6 +12,20 @@ step_rule(
     runtime=60,
 )
 step_rule(
+    "consensus_stop",
+    "Whether the consensus can stop after its first resamples (the PAC that decide k settled).",
+    mem_mb=nxn_mem_mb(4),
+    runtime=15,
+)
+step_rule(
+    "consensus_more",
+    "One chunk of the resamples after the stopping check (none when it stopped).",
+    args=" --chunk {wildcards.chunk}",
+    threads=CHUNK_THREADS,
+    mem_mb=nxn_mem_mb(8),
+    runtime=60,
+)
+step_rule(
     "clusters",
     "Number of subtypes, assignments, consensus stability and agreement with truth.",
     mem_mb=nxn_mem_mb(14),

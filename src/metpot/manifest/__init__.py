@@ -39,9 +39,11 @@ from metpot.manifest._base import (
     _Builder,
     _rep,
     characterise_layer,
+    consensus_first,
     gene_sets,
     layers,
     n_consensus_chunks,
+    n_consensus_more_chunks,
     out_dir,
     subtype_layer,
 )
@@ -49,6 +51,8 @@ from metpot.manifest.analysis import (
     _characterise,
     _clusters,
     _consensus_chunk,
+    _consensus_more,
+    _consensus_stop,
     _demo,
     _ingest,
     _ingested,
@@ -114,6 +118,8 @@ __all__ = [
     "has_track_models",
     "layers",
     "n_consensus_chunks",
+    "consensus_first",
+    "n_consensus_more_chunks",
     "out_dir",
     "run_steps",
     "score_cohorts",
@@ -231,6 +237,8 @@ _STEPS: dict[str, Callable[..., StepFiles]] = {
     "numba_cache": _numba_cache,
     "snf": _snf,
     "consensus_chunk": _consensus_chunk,
+    "consensus_stop": _consensus_stop,
+    "consensus_more": _consensus_more,
     "clusters": _clusters,
     "risk_score": _risk_score,
     "survival": _survival,
@@ -252,6 +260,8 @@ def analysis_steps(config: dict) -> list[str]:
     names = ["ingest", "preprocess", "numba_cache", "snf"]
     if n_consensus_chunks(config):
         names.append("consensus_chunk")
+    if n_consensus_more_chunks(config):
+        names += ["consensus_stop", "consensus_more"]
     names += ["clusters", "characterise"]
     if has_crs(config):
         names.append("risk_score")
@@ -292,6 +302,8 @@ def expand_step(name: str, config: dict) -> list[StepFiles]:
     """Every job of a step with concrete wildcard values."""
     if name == "consensus_chunk":
         return [step(name, config, chunk=c) for c in range(n_consensus_chunks(config))]
+    if name == "consensus_more":
+        return [step(name, config, chunk=c) for c in range(n_consensus_more_chunks(config))]
     if name == "survival":
         return [step(name, config, endpoint=e) for e in endpoints(config)]
     if name == "classify_fit":
@@ -325,6 +337,8 @@ STEP_SECTIONS: dict[str, tuple[str, ...] | None] = {
     "numba_cache": ("snf", "clusters"),
     "snf": ("snf",),
     "consensus_chunk": ("snf", "clusters"),
+    "consensus_stop": ("snf", "clusters"),
+    "consensus_more": ("snf", "clusters"),
     "clusters": ("snf", "clusters", "subtypes"),
     "characterise": ("preprocess", "subtypes", "characterise"),
     "risk_score": ("crs",),

@@ -79,10 +79,24 @@ def gene_sets(config: dict) -> dict[str, list[str]]:
     return dict((config.get("characterise") or {}).get("gene_sets") or {})
 
 
-def n_consensus_chunks(config: dict) -> int:
-    """Consensus resamples are split into this many jobs (0 without consensus)."""
+def consensus_first(config: dict) -> int:
+    """Resamples of the consensus's first stage: all of them unless the run can stop early
+    (``clusters.consensus.stop.first`` between 0 and ``resamples``)."""
     cons = config["clusters"]["consensus"]
-    return min(cons["chunks"], cons["resamples"])
+    first = cons["stop"]["first"]
+    return first if 0 < first < cons["resamples"] else cons["resamples"]
+
+
+def n_consensus_chunks(config: dict) -> int:
+    """The first stage's consensus resamples are split into this many jobs (0 without
+    consensus)."""
+    return min(config["clusters"]["consensus"]["chunks"], consensus_first(config))
+
+
+def n_consensus_more_chunks(config: dict) -> int:
+    """The resamples after the stopping check are split into this many jobs (0 without it)."""
+    cons = config["clusters"]["consensus"]
+    return min(cons["chunks"], cons["resamples"] - consensus_first(config))
 
 
 class _Builder:

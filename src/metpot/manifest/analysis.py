@@ -23,6 +23,7 @@ from metpot.manifest._base import (
     gene_sets,
     layers,
     n_consensus_chunks,
+    n_consensus_more_chunks,
     subtype_layer,
 )
 
@@ -127,6 +128,34 @@ def _consensus_chunk(config: dict, chunk: int | str = "{chunk}") -> StepFiles:
     return b.files
 
 
+def _first_chunks(config: dict) -> list[str]:
+    return [
+        _consensus_chunk(config, c).outputs["chunk"].path for c in range(n_consensus_chunks(config))
+    ]
+
+
+def _consensus_stop(config: dict) -> StepFiles:
+    """The check after the consensus's first stage (only when the run can stop early)."""
+    b = _Builder(config, "clusters/consensus")
+    b.files.inputs = {"fused": _snf(config).outputs["fused"].path, "chunks": _first_chunks(config)}
+    b.add("stop", "stop.json", "table")
+    b.logs("consensus/stop", "consensus_stop")
+    return b.files
+
+
+def _consensus_more(config: dict, chunk: int | str = "{chunk}") -> StepFiles:
+    """One chunk of the resamples after the stopping check (empty when the check stopped)."""
+    b = _Builder(config, "clusters/consensus")
+    b.files.inputs = {
+        **_preprocessed(config),
+        **_kernels(config),
+        "stop": _consensus_stop(config).outputs["stop"].path,
+    }
+    b.add("chunk", f"more_{chunk}.tsv", "temp")
+    b.logs(f"consensus/more_{chunk}", f"consensus_more_{chunk}")
+    return b.files
+
+
 def _clusters(config: dict) -> StepFiles:
     b = _Builder(config, "clusters")
     b.files.inputs = {
@@ -134,11 +163,15 @@ def _clusters(config: dict) -> StepFiles:
         "layer": _ingested(config, f"layer_{subtype_layer(config)}"),
         "samples": _ingested(config, "samples"),  # the input order (a subtype as a block)
     }
-    chunks = [
-        _consensus_chunk(config, c).outputs["chunk"].path for c in range(n_consensus_chunks(config))
+    chunks = _first_chunks(config)
+    more = [
+        _consensus_more(config, c).outputs["chunk"].path
+        for c in range(n_consensus_more_chunks(config))
     ]
+    if more:
+        b.files.inputs["stop"] = _consensus_stop(config).outputs["stop"].path
     if chunks:
-        b.files.inputs["chunks"] = chunks
+        b.files.inputs["chunks"] = chunks + more
     if has_truth(config):
         b.files.inputs["truth"] = _ingested(config, "truth")
     snf = _snf(config).outputs

@@ -102,6 +102,15 @@ STEPS: dict[str, Step] = {
         "cluster one chunk of the consensus resamples",
         (option("--chunk", type=int, required=True),),
     ),
+    "consensus-stop": Step(
+        "clusters:consensus_stop",
+        "whether the consensus can stop after its first resamples",
+    ),
+    "consensus-more": Step(
+        "clusters:consensus_more",
+        "cluster one chunk of the resamples after the stopping check",
+        (option("--chunk", type=int, required=True),),
+    ),
     "clusters": Step(
         "clusters:clusters", "choose the number of subtypes, assign samples, agreement"
     ),

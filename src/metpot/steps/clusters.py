@@ -24,19 +24,20 @@ from metpot.steps._common import (
 log = logging.getLogger("metpot")
 
 
-def consensus_chunk(cfg: dict, inputs: dict, *, chunk: int, **_) -> dict:
-    """Resamples ``chunk, chunk + n_chunks, ...`` of the consensus, each clustered at every k."""
+def _resample_chunk(cfg: dict, inputs: dict, resamples: range, name: str) -> pd.DataFrame:
+    """The consensus resamples ``resamples``, each clustered at every k, as one table."""
     from metpot.consensus import cluster_resample, layer_distances, resample_indices
-    from metpot.manifest import n_consensus_chunks
 
     snf, cons = cfg["snf"], cfg["clusters"]["consensus"]
+    ks = list(cfg["clusters"]["candidates"])
+    columns = ["resample", "sample_id", *[f"k{k}" for k in ks]]
+    if not len(resamples):
+        return pd.DataFrame(columns=columns)
     frames = layers(inputs)
     ids = next(iter(frames.values())).index
     views = [f.to_numpy() for f in frames.values()]
-    ks = list(cfg["clusters"]["candidates"])
-    resamples = range(chunk, cons["resamples"], n_consensus_chunks(cfg))
     indices = resample_indices(len(ids), cons["resamples"], cons["fraction"], cons["seed"])
-    distances = layer_distances(views, snf["metric"]) if len(resamples) else None
+    distances = layer_distances(views, snf["metric"])
     rows = []
     for done, r in enumerate(resamples, start=1):
         options = dict(snf_options(snf), precision=cons["precision"])
@@ -47,9 +48,68 @@ def consensus_chunk(cfg: dict, inputs: dict, *, chunk: int, **_) -> dict:
         block.insert(0, "sample_id", ids[labels.index.to_numpy()])
         block.insert(0, "resample", r)
         rows.append(block)
-        progress(f"chunk {chunk}", done, len(resamples))
-    columns = ["resample", "sample_id", *[f"k{k}" for k in ks]]
-    return {"chunk": pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)}
+        progress(name, done, len(resamples))
+    return pd.concat(rows, ignore_index=True)
+
+
+def consensus_chunk(cfg: dict, inputs: dict, *, chunk: int, **_) -> dict:
+    """Resamples ``chunk, chunk + n_chunks, ...`` of the consensus's first stage (all the
+    resamples without a stopping check), each clustered at every k."""
+    from metpot.manifest import consensus_first, n_consensus_chunks
+
+    resamples = range(chunk, consensus_first(cfg), n_consensus_chunks(cfg))
+    return {"chunk": _resample_chunk(cfg, inputs, resamples, f"chunk {chunk}")}
+
+
+def consensus_more(cfg: dict, inputs: dict, *, chunk: int, **_) -> dict:
+    """Resamples ``first + chunk, first + chunk + n_chunks, ...``: the rest of the consensus
+    when the stopping check did not stop it (else an empty table)."""
+    from metpot.manifest import consensus_first, n_consensus_more_chunks
+
+    first, total = consensus_first(cfg), cfg["clusters"]["consensus"]["resamples"]
+    resamples = range(first + chunk, total, n_consensus_more_chunks(cfg))
+    if read_json(need(inputs, "stop"))["stop"]:
+        log.info("the stopping check stopped the consensus at %d resamples: none run here", first)
+        resamples = range(0)
+    return {"chunk": _resample_chunk(cfg, inputs, resamples, f"more {chunk}")}
+
+
+def consensus_stop(cfg: dict, inputs: dict, **_) -> dict:
+    """Whether the consensus can stop after its first stage (:mod:`metpot.consensus_stop`)."""
+    from metpot.clusters import cluster_number_estimates, resample_tables
+    from metpot.consensus_stop import deciding_ks, pac_by_group, stop_decision
+
+    ccfg = cfg["clusters"]
+    fused = pd.read_parquet(need(inputs, "fused"))
+    ks = [k for k in ccfg["candidates"] if k < len(fused)]
+    estimates = cluster_number_estimates(fused.to_numpy(), ks, cfg["snf"]["variant"])
+    deciding = deciding_ks(estimates, ccfg["n"])
+    table = pd.concat([read_samples(f) for f in many(inputs, "chunks")])
+    tables = resample_tables(table, fused.index, ks)
+    if any(k not in ks for k in deciding):
+        raise MetpotError(
+            f"config: clusters.n = {ccfg['n']} is not among clusters.candidates below the "
+            f"{len(fused)} samples: the consensus has no PAC of it"
+        )
+    first = pac_by_group(len(fused), tables, deciding, seed=ccfg["consensus"]["seed"])
+    decision = stop_decision(
+        first,
+        estimates,
+        ccfg["n"],
+        ccfg["warn"]["pac"],
+        ccfg["consensus"]["stop"]["tolerance"],
+        ccfg["consensus"]["resamples"],
+    )
+    for c in decision["checks"]:
+        log.info("stopping check, %s: %s (%s)", c["check"], c["message"],
+                 "passed" if c["passed"] else "not passed")  # fmt: skip
+    log.info(
+        "consensus %s after %d of %d resamples",
+        "stops" if decision["stop"] else "goes on",
+        decision["resamples_run"],
+        decision["resamples"],
+    )
+    return {"stop": decision}
 
 
 def clusters(cfg: dict, inputs: dict, *, outputs=(), **_) -> dict:
@@ -101,6 +161,13 @@ def clusters(cfg: dict, inputs: dict, *, outputs=(), **_) -> dict:
     }
     metrics = {"n_clusters": k, "n_doubts": len(doubts)}
     metrics.update({f"estimate.{a}": b for a, b in est.items()})
+    if "stop" in inputs:  # the consensus's stopping check (clusters.consensus.stop)
+        stop = choice["consensus_stop"] = read_json(inputs["stop"])
+        if stop["stop"]:
+            choice["why"] += (
+                f"; the consensus stopped after {stop['resamples_run']} of "
+                f"{stop['resamples']} resamples, the PAC that decide k settled"
+            )
     if consensus:
         choice["pac"] = consensus["pac"]
         choice["delta_area"] = consensus["delta_area"]
@@ -133,7 +200,7 @@ def clusters(cfg: dict, inputs: dict, *, outputs=(), **_) -> dict:
     out.update(_cluster_figures(inputs, outputs, fused, assignments, subtypes, res, consensus))
     out.update(_consensus_per_k(outputs, consensus, k))
     out["metrics"] = metrics
-    log.info("%d subtypes: %s", k, res["why"])
+    log.info("%d subtypes: %s", k, choice["why"])
     if agree:
         log.info("agreement with known labels: ARI %.3f, NMI %.3f", agree["ari"], agree["nmi"])
     return out
