@@ -28,7 +28,8 @@ if "classify" in manifest.analysis_steps(config):
             "classify_pipeline",
             "The subtypes' discovery re-run in every outer training fold: the partition's "
             "stability, and (validation pipeline) the honest comparison with the CRS.",
-            mem_mb=2000,
+            # SNF of every outer training fold: 3.45 GiB at N = 10,000 (bench/resources.md)
+            mem_mb=nxn_mem_mb(6, base=2000),
             runtime=30,
         )
 
